@@ -1,0 +1,3 @@
+from localread.cli import main
+
+main()

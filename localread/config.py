@@ -1,0 +1,136 @@
+"""One Settings object: command-line flags > environment (LOCALREAD_*) > config file >
+defaults.
+
+The config file is TOML, `config.toml` in the user config dir (platformdirs) or the
+path in LOCALREAD_CONFIG. It is validated with pydantic because it crosses a trust
+boundary; a bad file is a LocalreadError naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from localread.errors import LocalreadError
+
+APP = "localread"
+
+
+class _FileConfig(BaseModel):
+    """What a config file may set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    cache_dir: str | None = None
+    models_dir: str | None = None
+    n_ctx: int | None = None
+    n_gpu_layers: int | None = None
+    n_threads: int | None = None
+    max_tokens: int | None = None
+    offline: bool | None = None
+    max_depth: int | None = None
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a command may be configured with. None means "decide automatically"."""
+
+    model: str | None = None  # catalog name or path to a .gguf; None: the embedded default
+    cache_dir: Path = Path(platformdirs.user_cache_dir(APP))
+    models_dir: Path | None = None  # None: <cache_dir>/models
+    config_file: Path = Path(platformdirs.user_config_dir(APP)) / "config.toml"
+    n_ctx: int | None = None  # None: from the model's metadata and the prompt budget
+    n_gpu_layers: int | None = None  # None: all layers when the build can offload
+    n_threads: int | None = None  # None: physical cores
+    max_tokens: int = 256  # answer budget per explanation
+    offline: bool = False
+    verbose: bool = False
+    max_depth: int = 6  # tour: deepest call chain followed
+    max_steps: int = 40  # tour: most steps shown
+
+    @property
+    def model_store(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.cache_dir / "models"
+
+
+_ENV = {
+    "model": "LOCALREAD_MODEL",
+    "cache_dir": "LOCALREAD_CACHE_DIR",
+    "models_dir": "LOCALREAD_MODELS_DIR",
+    "n_ctx": "LOCALREAD_N_CTX",
+    "n_gpu_layers": "LOCALREAD_N_GPU_LAYERS",
+    "n_threads": "LOCALREAD_N_THREADS",
+    "max_tokens": "LOCALREAD_MAX_TOKENS",
+    "offline": "LOCALREAD_OFFLINE",
+    "max_depth": "LOCALREAD_MAX_DEPTH",
+    "max_steps": "LOCALREAD_MAX_STEPS",
+}
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings from flags (None means "not given"), environment, config file, defaults.
+
+    Raises LocalreadError for an unreadable or invalid config file or environment value.
+    """
+    settings = Settings()
+    config_file = Path(os.environ.get("LOCALREAD_CONFIG", settings.config_file)).expanduser()
+    settings = replace(settings, config_file=config_file)
+    layers: list[dict[str, Any]] = [_from_file(config_file), _from_env()]
+    layers.append({k: v for k, v in flags.items() if v is not None})
+    types = {f.name: f.type for f in fields(Settings)}
+    for layer in layers:
+        for key, value in layer.items():
+            if key not in types:
+                raise TypeError(f"unknown setting {key!r}")
+            settings = replace(settings, **{key: _coerce(key, value)})
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        settings = replace(settings, offline=True)
+    return settings
+
+
+_PATHS = {"cache_dir", "models_dir", "config_file"}
+_INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps"}
+_BOOLS = {"offline", "verbose"}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in _PATHS:
+        return Path(str(value)).expanduser()
+    if key in _INTS:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise LocalreadError(f"setting {key}: expected a whole number, got {value!r}") from None
+    if key in _BOOLS and isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return value
+
+
+def _from_env() -> dict[str, Any]:
+    return {key: os.environ[var] for key, var in _ENV.items() if os.environ.get(var)}
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LocalreadError(f"config file {path}: cannot be read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LocalreadError(f"config file {path}: invalid TOML ({exc})") from None
+    try:
+        parsed = _FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise LocalreadError(f"config file {path}: {where}: {first['msg']}") from None
+    return parsed.model_dump(exclude_none=True)

@@ -1,0 +1,121 @@
+"""Plain values that flow between the stages.
+
+These types are pure values: no I/O, no references to parse trees. Identity (ids,
+parent links) is a dotted string; storage keys are the store's concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ChunkKind(StrEnum):
+    MODULE = "module"
+    CLASS = "class"
+    FUNCTION = "function"
+    METHOD = "method"
+    # The body of `if __name__ == "__main__":` at module level.
+    MAIN = "main"
+
+
+class EdgeKind(StrEnum):
+    IMPORTS = "imports"
+    CALLS = "calls"
+    INSTANTIATES = "instantiates"
+    REFERENCES = "references"
+    INHERITS = "inherits"
+    OVERRIDES = "overrides"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A module, class, function, method or main block.
+
+    id: dotted module path + qualname (`pkg.core.Generator.generate`); the main block
+    of module `m` is `m.__main__`. path: relative to the repo, `/` separators.
+    start/end: 1-based inclusive lines. parent: id of the enclosing chunk (None for a
+    module). source_hash: sha256 hex of the chunk's source text. module: dotted name
+    of the module that holds the chunk (the chunk's own id for a module).
+    """
+
+    id: str
+    kind: ChunkKind
+    path: str
+    start: int
+    end: int
+    name: str
+    signature: str
+    docstring: str | None
+    source_hash: str
+    parent: str | None
+    decorators: tuple[str, ...] = ()
+    is_async: bool = False
+    module: str = ""
+
+    @property
+    def qualname(self) -> str:
+        """The id without the module part (`Generator.generate`); the id itself for modules."""
+        if self.kind is ChunkKind.MODULE:
+            return self.id
+        return self.id[len(self.module) + 1 :]
+
+    @property
+    def lines(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """source uses target at path:line."""
+
+    source: str
+    target: str
+    kind: EdgeKind
+    path: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One stop on a reading tour."""
+
+    id: str
+    kind: ChunkKind
+    path: str
+    start: int
+    end: int
+    depth: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What `explain` produces for a chunk: static facts, model narrative, grounding."""
+
+    id: str
+    facts: dict
+    narrative: str
+    unverified: tuple[str, ...]
+    model_name: str
+    model_sha256: str
+    prompt_version: str
+    condensed: bool = False
+
+
+@dataclass(slots=True)
+class Counts:
+    """What the static reader skipped or could not read, shown to the user."""
+
+    files: int = 0
+    skipped_binary: int = 0
+    skipped_large: int = 0
+    skipped_unreadable: int = 0
+    decode_errors: int = 0
+    syntax_errors: int = 0
+    files_with_syntax_errors: list[str] = field(default_factory=list)
+
+    def warnings(self) -> int:
+        return (
+            self.skipped_unreadable + self.decode_errors + len(self.files_with_syntax_errors)
+        )

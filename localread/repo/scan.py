@@ -1,0 +1,317 @@
+"""Walk a repository: which files to read, how it is laid out, how it installs.
+
+`scan(root)` returns a `Scan`: the Python files (relative POSIX paths, sorted) with
+their dotted module names, the auxiliary files the other stages read (READMEs,
+notebooks, packaging files), the layout, and counts of what was skipped. Nothing in
+the repository is imported or executed; packaging files are read as text or parsed
+as literals.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from localread.data import Counts
+from localread.errors import LocalreadError
+
+MAX_FILE_BYTES = 1 << 20
+BINARY_SNIFF_BYTES = 8192
+
+# Folders nobody wants read: VCS, virtualenvs, caches, build outputs, vendored deps.
+DEFAULT_EXCLUDES = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", ".tox", ".nox",
+        "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+        ".ipynb_checkpoints", "build", "dist", ".eggs", "site-packages", ".idea", ".vscode",
+    }
+)
+README_NAMES = ("README.md", "README.rst", "README.txt", "README", "readme.md", "Readme.md")
+SCRIPT_DIRS = ("scripts", "tools", "bin", "demo", "demos", "examples", "example", "apps", "tests")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A Python file to read: its path relative to the repo and its dotted module name."""
+
+    path: str
+    module: str
+    size: int
+
+
+@dataclass(slots=True)
+class Layout:
+    """How the repository is organised and installed."""
+
+    install: str | None = None
+    packaging: list[str] = field(default_factory=list)  # setup.py, setup.cfg, pyproject.toml
+    packages: list[str] = field(default_factory=list)  # top-level package names
+    src_layout: bool = False
+    top_level_modules: list[str] = field(default_factory=list)
+    script_dirs: list[str] = field(default_factory=list)
+    readme: str | None = None
+    notebooks: list[str] = field(default_factory=list)
+    project_name: str | None = None
+
+
+@dataclass(slots=True)
+class Scan:
+    root: Path
+    files: list[SourceFile]
+    layout: Layout
+    counts: Counts
+
+
+def scan(root: Path) -> Scan:
+    """Walk `root` and describe it.
+
+    Raises LocalreadError when root is missing, not a folder, or unreadable.
+    """
+    root = _check_root(root)
+    counts = Counts()
+    py_paths: list[tuple[str, int]] = []
+    notebooks: list[str] = []
+    for rel, size in _walk(root, counts):
+        if rel.endswith(".ipynb"):
+            notebooks.append(rel)
+            continue
+        if not rel.endswith(".py"):
+            continue
+        if size > MAX_FILE_BYTES:
+            counts.skipped_large += 1
+            continue
+        try:
+            with open(root / rel, "rb") as fh:
+                head = fh.read(BINARY_SNIFF_BYTES)
+        except OSError:
+            counts.skipped_unreadable += 1
+            continue
+        if b"\0" in head:
+            counts.skipped_binary += 1
+            continue
+        py_paths.append((rel, size))
+    py_paths.sort()
+    rels = {p for p, _ in py_paths}
+    src_layout = (root / "src").is_dir() and any(p.startswith("src/") for p in rels)
+    files = [SourceFile(p, module_name(p, rels, src_layout), s) for p, s in py_paths]
+    counts.files = len(files)
+    layout = _layout(root, files, src_layout, sorted(notebooks))
+    return Scan(root=root, files=files, layout=layout, counts=counts)
+
+
+def _check_root(root: Path) -> Path:
+    try:
+        resolved = root.resolve(strict=True)
+    except FileNotFoundError:
+        raise LocalreadError(f"{root}: no such folder") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: symlink loop on older Pythons
+        raise LocalreadError(f"{root}: cannot be opened ({exc.__class__.__name__}: {exc})") from None
+    if not resolved.is_dir():
+        raise LocalreadError(f"{root}: is a file, not a folder; pass the repository folder")
+    if not os.access(resolved, os.R_OK | os.X_OK):
+        raise LocalreadError(f"{root}: permission denied")
+    return resolved
+
+
+def _walk(root: Path, counts: Counts) -> list[tuple[str, int]]:
+    """Files under root (relative POSIX path, size), honouring .gitignore files and
+    default excludes; symlinked folders are followed once (loops are counted, not
+    followed)."""
+    out: list[tuple[str, int]] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    # Each stack entry: (absolute dir, relative prefix, ignore specs in force with their base)
+    stack: list[tuple[Path, str, tuple[tuple[str, pathspec.PathSpec], ...]]] = [(root, "", ())]
+    while stack:
+        folder, prefix, specs = stack.pop()
+        try:
+            st = folder.stat()
+        except OSError:
+            counts.skipped_unreadable += 1
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            counts.skipped_unreadable += 1  # a symlink loop or a second link to the same folder
+            continue
+        seen_dirs.add(key)
+        gitignore = folder / ".gitignore"
+        if gitignore.is_file():
+            try:
+                lines = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
+                specs = specs + ((prefix, pathspec.GitIgnoreSpec.from_lines(lines)),)
+            except OSError:
+                counts.skipped_unreadable += 1
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            counts.skipped_unreadable += 1
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                counts.skipped_unreadable += 1
+                continue
+            if is_dir:
+                if entry.name in DEFAULT_EXCLUDES or entry.name.endswith(".egg-info"):
+                    continue
+                if _ignored(specs, rel + "/"):
+                    continue
+                stack.append((Path(entry.path), rel + "/", specs))
+            elif is_file:
+                if _ignored(specs, rel):
+                    continue
+                try:
+                    size = entry.stat().st_size
+                except OSError:
+                    counts.skipped_unreadable += 1
+                    continue
+                out.append((rel, size))
+            elif entry.is_symlink():
+                counts.skipped_unreadable += 1  # dangling link or link loop
+    return out
+
+
+def _ignored(specs: tuple[tuple[str, pathspec.PathSpec], ...], rel: str) -> bool:
+    return any(
+        rel.startswith(base) and spec.match_file(rel[len(base) :]) for base, spec in specs
+    )
+
+
+def module_name(path: str, all_paths: set[str], src_layout: bool = False) -> str:
+    """Dotted module name of a file, as Python would import it.
+
+    Inside a package (folders with `__init__.py`), the name runs from the top package;
+    a file outside any package gets its path-derived name (`scripts/demo.py` ->
+    `scripts.demo`); `src/` is not part of the name in a src layout.
+    """
+    parts = path[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    # Walk up from the file's folder while folders are regular packages.
+    folders = path.split("/")[:-1]
+    top = len(folders)
+    while top > 0 and "/".join(folders[:top]) + "/__init__.py" in all_paths:
+        top -= 1
+    if top == len(folders) or top == 0:
+        # Not in a package, or a package at the repo root: path-derived from the root.
+        start = 0
+    else:
+        start = top
+    if src_layout and start == 0 and parts and parts[0] == "src" and len(parts) > 1:
+        start = 1
+    name = ".".join(parts[start:])
+    return name or path[:-3].replace("/", ".")
+
+
+def _layout(root: Path, files: list[SourceFile], src_layout: bool, notebooks: list[str]) -> Layout:
+    layout = Layout(src_layout=src_layout, notebooks=notebooks)
+    for name in ("setup.py", "setup.cfg", "pyproject.toml"):
+        if (root / name).is_file():
+            layout.packaging.append(name)
+    for name in README_NAMES:
+        if (root / name).is_file():
+            layout.readme = name
+            break
+    base = "src/" if src_layout else ""
+    packages: set[str] = set()
+    for f in files:
+        rest = f.path[len(base) :] if f.path.startswith(base) else None
+        if rest is None:
+            continue
+        if rest.count("/") == 1 and rest.endswith("/__init__.py"):
+            packages.add(rest.split("/")[0])
+        elif "/" not in rest and rest not in ("setup.py", "conftest.py"):
+            layout.top_level_modules.append(rest[:-3])
+    layout.packages = sorted(packages)
+    layout.script_dirs = sorted(
+        {f.path.split("/")[0] for f in files if "/" in f.path and f.path.split("/")[0] in SCRIPT_DIRS}
+    )
+    layout.project_name = _project_name(root, layout.packaging)
+    layout.install = _install_command(root, layout.packaging)
+    return layout
+
+
+def _project_name(root: Path, packaging: list[str]) -> str | None:
+    if "pyproject.toml" in packaging:
+        data = read_pyproject(root)
+        name = data.get("project", {}).get("name") or data.get("tool", {}).get("poetry", {}).get("name")
+        if isinstance(name, str):
+            return name
+    if "setup.cfg" in packaging:
+        cfg = read_setup_cfg(root)
+        if cfg is not None and cfg.has_option("metadata", "name"):
+            return cfg.get("metadata", "name")
+    if "setup.py" in packaging:
+        value = setup_py_keywords(root).get("name")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _install_command(root: Path, packaging: list[str]) -> str | None:
+    steps: list[str] = []
+    for req in ("requirements.txt", "requirements/requirements.txt"):
+        if (root / req).is_file():
+            steps.append(f"pip install -r {req}")
+            break
+    installable = "setup.py" in packaging or "setup.cfg" in packaging
+    if "pyproject.toml" in packaging:
+        data = read_pyproject(root)
+        installable = installable or "project" in data or "build-system" in data
+    if installable:
+        steps.append("pip install -e .")
+    if not steps and (root / "environment.yml").is_file():
+        steps.append("conda env create -f environment.yml")
+    return " && ".join(steps) or None
+
+
+def read_pyproject(root: Path) -> dict:
+    """pyproject.toml as a dict; {} when missing or invalid."""
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8", errors="replace"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def read_setup_cfg(root: Path) -> configparser.ConfigParser | None:
+    cfg = configparser.ConfigParser(interpolation=None)
+    try:
+        cfg.read_string((root / "setup.cfg").read_text(encoding="utf-8", errors="replace"))
+    except (OSError, configparser.Error):
+        return None
+    return cfg
+
+
+def setup_py_keywords(root: Path) -> dict[str, object]:
+    """Literal keyword arguments of the `setup(...)` call in setup.py.
+
+    The file is parsed, never run; arguments that are not literals are left out.
+    """
+    try:
+        tree = ast.parse((root / "setup.py").read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    out: dict[str, object] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name != "setup":
+            continue
+        for kw in node.keywords:
+            if kw.arg is None:
+                continue
+            try:
+                out[kw.arg] = ast.literal_eval(kw.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+    return out
