@@ -1,0 +1,2 @@
+from .build import MODEL_REGISTRY, build_model
+from .model import PromptedSegmentationModel

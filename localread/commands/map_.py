@@ -1,0 +1,36 @@
+"""`localread map`: layout, install command, entry points, ranked core symbols."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from localread.commands.common import guarded, print_json, repo_path
+
+RepoArg = Annotated[Path | None, typer.Argument(help="Repository folder (default: current folder).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")]
+
+
+@guarded
+def map_command(
+    repo: RepoArg = None,
+    json_out: JsonOpt = False,
+    top: Annotated[int, typer.Option("--top", help="How many core symbols to list (0: all).")] = 20,
+) -> None:
+    """Show how REPO is laid out and installed, its entry points and its core symbols."""
+    from localread.render import json as render_json
+    from localread.render import terminal
+    from localread.repo.analysis import analyze
+
+    result = analyze(repo_path(repo))
+    terminal.warn_counts(result.counts)
+    if json_out:
+        print_json(render_json.map_json(result, top))
+    else:
+        terminal.render_map(result, top)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("map")(map_command)

@@ -1,0 +1,70 @@
+"""The JSON shapes of DESIGN.md ("JSON shapes that other tools rely on"), built from
+the stages' values. Paths are relative to the repository, with `/` separators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localread.data import Counts
+from localread.repo.analysis import Repo
+from localread.repo.rank import core_symbols
+from localread.repo.tour import Tour
+
+
+def files_json(counts: Counts) -> dict[str, Any]:
+    return {
+        "python": counts.files,
+        "skipped_large": counts.skipped_large,
+        "skipped_binary": counts.skipped_binary,
+        "skipped_unreadable": counts.skipped_unreadable,
+        "decode_errors": counts.decode_errors,
+        "syntax_errors": counts.syntax_errors,
+        "files_with_syntax_errors": counts.files_with_syntax_errors,
+    }
+
+
+def map_json(repo: Repo, top: int) -> dict[str, Any]:
+    ids = core_symbols(repo.graph, repo.ranks, limit=top if top > 0 else len(repo.chunks))
+    return {
+        "repo": str(repo.root),
+        "install": repo.layout.install,
+        "entry_points": [
+            {"path": e.path, "kind": e.kind, "command": e.command, "score": round(e.score, 4)}
+            for e in repo.entries
+        ],
+        "symbols": [
+            {
+                "id": c.id,
+                "kind": str(c.kind),
+                "path": c.path,
+                "start": c.start,
+                "end": c.end,
+                "rank": round(repo.ranks.get(c.id, 0.0), 6),
+            }
+            for c in (repo.chunks[i] for i in ids)
+        ],
+        "unresolved": len(repo.graph.unresolved),
+        "files": files_json(repo.counts),
+    }
+
+
+def tour_json(repo: Repo, tour: Tour, explanations: dict[str, str] | None = None) -> dict[str, Any]:
+    explanations = explanations or {}
+    return {
+        "repo": str(repo.root),
+        "entry": tour.entry.path,
+        "steps": [
+            {
+                "id": s.id,
+                "kind": str(s.kind),
+                "path": s.path,
+                "start": s.start,
+                "end": s.end,
+                "depth": s.depth,
+                "reason": s.reason,
+                "explanation": explanations.get(s.id),
+            }
+            for s in tour.steps
+        ],
+        "pruned": [{"id": p.id, "rank": round(p.rank, 6), "reason": p.reason} for p in tour.pruned],
+    }

@@ -1,0 +1,255 @@
+"""Entry points: where a person starts running, and so starts reading, a repository.
+
+`find_entries(scan, chunks)` returns EntryPoints best first. Sources: console and GUI
+scripts (setup.py `entry_points=` literal, setup.cfg, `[project.scripts]`),
+`__main__.py`, files with a `__main__` guard, files in scripts/tools/demo/examples
+folders, top-level scripts, commands quoted in README code blocks, and notebooks. A
+script the README tells the user to run comes first. Nothing is executed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from localread.data import Chunk, ChunkKind
+from localread.repo.scan import SCRIPT_DIRS, Scan, read_pyproject, read_setup_cfg, setup_py_keywords
+
+
+@dataclass(frozen=True, slots=True)
+class EntryWeights:
+    """Score of each kind of evidence that a file is an entry point."""
+
+    readme_command: float = 10.0  # the README tells the user to run it: the strongest signal
+    readme_order_bonus: float = 1.0  # earlier README commands first (scaled down by position)
+    console_script: float = 4.0  # installed command
+    dunder_main: float = 3.0  # `python -m pkg`
+    main_guard: float = 2.0  # written to be run
+    script_dir: float = 1.5  # lives in scripts/, tools/, demo/, examples/
+    top_level_script: float = 1.0  # a .py at the root next to setup.py
+    notebook: float = 1.0
+    demo_name: float = 1.0  # demo/run/main/infer/predict/train in the name
+    test_file: float = -6.0  # tests are run by pytest, not read as the way in
+
+
+WEIGHTS = EntryWeights()
+_DEMO_WORDS = re.compile(r"(demo|run|main|infer|predict|inference|train|eval|example|app|quickstart)")
+
+
+@dataclass(slots=True)
+class EntryPoint:
+    """path: the file (relative). chunk: the chunk a tour starts from. command: how it
+    is run, when known. kinds: the evidence, strongest first."""
+
+    path: str
+    chunk: str
+    command: str | None
+    score: float
+    kinds: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.kinds[0] if self.kinds else "script"
+
+
+def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
+    by_path: dict[str, list[Chunk]] = {}
+    for chunk in chunks.values():
+        by_path.setdefault(chunk.path, []).append(chunk)
+    module_of_path = {path: cs[0] for path, cs in by_path.items() if cs[0].kind is ChunkKind.MODULE}
+    module_by_name = {c.id: c for c in module_of_path.values()}
+    found: dict[str, EntryPoint] = {}
+
+    def add(path: str, kind: str, weight: float, command: str | None = None, chunk: str | None = None) -> None:
+        module = module_of_path.get(path)
+        if module is None:
+            return
+        entry = found.get(path)
+        if entry is None:
+            entry = found[path] = EntryPoint(path=path, chunk=chunk or module.id, command=None, score=0.0)
+        entry.score += weight
+        if kind not in entry.kinds:
+            entry.kinds.append(kind)
+        if command and (entry.command is None or kind == "readme"):
+            entry.command = command
+        if chunk and kind == "console_script":
+            entry.chunk = chunk
+
+    for name, target in sorted(console_scripts(scan.root, scan.layout.packaging).items()):
+        module_name, _, func = target.partition(":")
+        module = module_by_name.get(module_name.strip())
+        if module is None:
+            continue
+        func_id = f"{module.id}.{func.strip()}" if func.strip() else module.id
+        add(module.path, "console_script", WEIGHTS.console_script, name, func_id if func_id in chunks else None)
+
+    for path, cs in sorted(by_path.items()):
+        module = cs[0]
+        name = path.rsplit("/", 1)[-1]
+        top = path.split("/")[0]
+        is_test = top in ("tests", "test") or name.startswith("test_") or name == "conftest.py"
+        has_guard = any(c.kind is ChunkKind.MAIN for c in cs)
+        if name == "__main__.py":
+            package = module.id.rsplit(".", 1)[0] if "." in module.id else module.id
+            add(path, "__main__", WEIGHTS.dunder_main, f"python -m {package}")
+        if has_guard:
+            add(path, "main_guard", WEIGHTS.main_guard, _run_command(path, module.id, module_of_path))
+        if "/" in path and top in SCRIPT_DIRS and not is_test and not name.startswith("_"):
+            add(path, "script_dir", WEIGHTS.script_dir, _run_command(path, module.id, module_of_path))
+        if "/" not in path and name not in ("setup.py", "conftest.py") and not name.startswith("_"):
+            if has_guard or not _defines_only(cs):
+                add(path, "top_level_script", WEIGHTS.top_level_script, f"python {path}")
+        if path in found:
+            if _DEMO_WORDS.search(name.lower()):
+                found[path].score += WEIGHTS.demo_name
+            if is_test:
+                found[path].score += WEIGHTS.test_file
+
+    for notebook in scan.layout.notebooks:
+        add(notebook, "notebook", WEIGHTS.notebook, f"jupyter notebook {notebook}")
+
+    commands = readme_commands(scan.root, scan.layout.readme)
+    scripts = console_scripts(scan.root, scan.layout.packaging)
+    for position, command in enumerate(commands):
+        path = _command_target(command, module_of_path, module_by_name, scripts)
+        if path is not None:
+            bonus = WEIGHTS.readme_order_bonus / (1 + position)
+            add(path, "readme", WEIGHTS.readme_command + bonus, command)
+
+    for entry in found.values():
+        entry.kinds.sort(key=_KIND_ORDER.index)
+    return sorted(found.values(), key=lambda e: (-e.score, e.path))
+
+
+_KIND_ORDER = ["readme", "console_script", "__main__", "main_guard", "script_dir", "top_level_script", "notebook"]
+
+
+def _defines_only(chunks: list[Chunk]) -> bool:
+    """A module whose file is all definitions (a library module, not a script)."""
+    return len(chunks) > 1 and all(c.kind is not ChunkKind.MAIN for c in chunks)
+
+
+def _run_command(path: str, module: str, paths: set[str] | dict) -> str:
+    """`python -m pkg.mod` for a file inside a package (relative imports need it),
+    `python path` for a plain script."""
+    folder = path.rsplit("/", 1)[0] if "/" in path else ""
+    if folder and f"{folder}/__init__.py" in paths:
+        return f"python -m {module}"
+    return f"python {path}"
+
+
+def console_scripts(root: Path, packaging: list[str]) -> dict[str, str]:
+    """name -> "module:function" from pyproject, setup.cfg and setup.py (as literals)."""
+    out: dict[str, str] = {}
+    if "pyproject.toml" in packaging:
+        data = read_pyproject(root)
+        project = data.get("project", {})
+        for section in ("scripts", "gui-scripts"):
+            for name, target in (project.get(section) or {}).items():
+                if isinstance(target, str):
+                    out[name] = target
+        for name, target in (data.get("tool", {}).get("poetry", {}).get("scripts") or {}).items():
+            if isinstance(target, str):
+                out[name] = target
+    if "setup.cfg" in packaging:
+        cfg = read_setup_cfg(root)
+        if cfg is not None and cfg.has_section("options.entry_points"):
+            for key in ("console_scripts", "gui_scripts"):
+                if cfg.has_option("options.entry_points", key):
+                    out.update(_parse_entry_lines(cfg.get("options.entry_points", key).splitlines()))
+    if "setup.py" in packaging:
+        entry_points = setup_py_keywords(root).get("entry_points")
+        if isinstance(entry_points, dict):
+            for key in ("console_scripts", "gui_scripts"):
+                value = entry_points.get(key) or []
+                lines = value.splitlines() if isinstance(value, str) else list(value)
+                out.update(_parse_entry_lines([str(v) for v in lines]))
+    return out
+
+
+def _parse_entry_lines(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        name, sep, target = line.partition("=")
+        if sep and name.strip() and target.strip():
+            out[name.strip()] = target.strip().split()[0]
+    return out
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def readme_commands(root: Path, readme: str | None) -> list[str]:
+    """Shell commands in the README's code blocks (fenced, indented, or `$ `-prefixed),
+    in order, with prompts stripped and continuation lines joined."""
+    if readme is None:
+        return []
+    try:
+        text = (root / readme).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    commands: list[str] = []
+    in_fence = False
+    pending = ""
+    for raw in text.splitlines():
+        if _FENCE.match(raw):
+            in_fence = not in_fence
+            pending = ""
+            continue
+        line = raw.strip()
+        is_code = in_fence or raw.startswith("    ") or raw.startswith("\t") or line.startswith("$ ")
+        if not is_code:
+            continue
+        # reStructuredText `::` blocks and Markdown indented blocks look the same here.
+        if line.startswith(("$ ", "> ", "% ")):
+            line = line[2:].strip()
+        if pending:
+            line = pending + " " + line
+            pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1].strip()
+            continue
+        if line and not line.startswith("#"):
+            commands.append(line)
+    return commands
+
+
+def _command_target(
+    command: str,
+    module_of_path: dict[str, Chunk],
+    module_by_name: dict[str, Chunk],
+    scripts: dict[str, str],
+) -> str | None:
+    """The repo file a README command runs, if any."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    # Skip env assignments and launchers: `CUDA_VISIBLE_DEVICES=0 python ...`, `torchrun ...`.
+    while words and ("=" in words[0] and not words[0].startswith("-")):
+        words = words[1:]
+    if not words:
+        return None
+    head = words[0]
+    if head in scripts:
+        module = module_by_name.get(scripts[head].partition(":")[0].strip())
+        return module.path if module else None
+    if re.fullmatch(r"(python[0-9.]*|py|torchrun|accelerate|deepspeed|uv|poetry|pipenv)", head):
+        rest = [w for w in words[1:] if w not in ("run", "launch")]
+        for i, word in enumerate(rest):
+            if word == "-m" and i + 1 < len(rest):
+                name = rest[i + 1]
+                module = module_by_name.get(name) or module_by_name.get(name + ".__main__")
+                return module.path if module else None
+            if word.endswith(".py"):
+                path = word[2:] if word.startswith("./") else word
+                return path if path in module_of_path else None
+            if word.startswith("-"):
+                continue
+        return None
+    if head.endswith(".py"):
+        path = head[2:] if head.startswith("./") else head
+        return path if path in module_of_path else None
+    return None
