@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from localread.data import Chunk, ChunkKind, Counts
+from localread.data import Chunk, Counts
 from localread.errors import LocalreadError
 from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
 from localread.repo.entries import EntryPoint, find_entries
 from localread.repo.graph import Graph
 from localread.repo.rank import rank_symbols
-from localread.repo.scan import Layout, Scan, scan
+from localread.repo.scan import Layout, Scan, read_source, scan
 
 
 @dataclass(slots=True)
@@ -35,7 +35,7 @@ class Repo:
 
     def chunk_source(self, chunk: Chunk) -> str:
         """The chunk's source lines, read again from disk (the repo is not kept in memory)."""
-        text = (self.root / chunk.path).read_bytes().decode("utf-8", errors="replace")
+        text = read_source(self.root, chunk.path).decode("utf-8", errors="replace")
         return "\n".join(text.split("\n")[chunk.start - 1 : chunk.end])
 
     def chunks_in(self, path: str) -> list[Chunk]:
@@ -61,8 +61,8 @@ def analyze(root: Path, *, require_python: bool = True) -> Repo:
     file_symbols: dict[str, graph_mod.FileSymbols] = {}
     for source_file in result.files:
         try:
-            source = (result.root / source_file.path).read_bytes()
-        except OSError:
+            source = read_source(result.root, source_file.path)
+        except (OSError, ValueError):
             counts.skipped_unreadable += 1
             continue
         try:
@@ -104,6 +104,3 @@ def _renamed(chunk: Chunk, chunks: dict[str, Chunk]) -> Chunk:
         n += 1
     return replace(chunk, id=f"{chunk.id}#{n}")
 
-
-def is_code_chunk(chunk: Chunk) -> bool:
-    return chunk.kind is not ChunkKind.MODULE

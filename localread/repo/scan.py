@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -100,9 +101,37 @@ def scan(root: Path) -> Scan:
     rels = {p for p, _ in py_paths}
     src_layout = (root / "src").is_dir() and any(p.startswith("src/") for p in rels)
     files = [SourceFile(p, module_name(p, rels, src_layout), s) for p, s in py_paths]
+    notebooks = [n for n in sorted(notebooks) if _size(root / n) <= MAX_FILE_BYTES]
+    files += [SourceFile(n, n[: -len(".ipynb")].replace("/", ".").replace("-", "_"), _size(root / n)) for n in notebooks]
     counts.files = len(files)
     layout = _layout(root, files, src_layout, sorted(notebooks))
     return Scan(root=root, files=files, layout=layout, counts=counts)
+
+
+def notebook_source(data: bytes) -> bytes:
+    """The code cells of a Jupyter notebook as one Python source, each cell introduced
+    by a `# %% [cell N]` line; IPython magics and shell escapes become comments.
+    Raises ValueError for a file that is not notebook JSON."""
+    notebook = json.loads(data.decode("utf-8", errors="replace"))
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise ValueError("not a notebook")
+    out: list[str] = []
+    for n, cell in enumerate(notebook["cells"], 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        out.append(f"# %% [cell {n}]")
+        for line in text.splitlines():
+            stripped = line.lstrip()
+            out.append("# " + line if stripped.startswith(("%", "!")) else line)
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def read_source(root: Path, path: str) -> bytes:
+    """The bytes localread parses for a file: the file itself, or a notebook's code."""
+    data = (root / path).read_bytes()
+    return notebook_source(data) if path.endswith(".ipynb") else data
 
 
 def _check_root(root: Path) -> Path:
@@ -183,6 +212,13 @@ def _ignored(specs: tuple[tuple[str, pathspec.PathSpec], ...], rel: str) -> bool
     return any(
         rel.startswith(base) and spec.match_file(rel[len(base) :]) for base, spec in specs
     )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return MAX_FILE_BYTES + 1
 
 
 def module_name(path: str, all_paths: set[str], src_layout: bool = False) -> str:
