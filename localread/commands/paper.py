@@ -1,0 +1,71 @@
+"""`localread paper`: which code implements each section of a paper, and what is on
+one side only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from localread.commands.common import guarded, print_json
+from localread.errors import LocalreadError
+
+FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False)]
+SecondArg = Annotated[Path | None, typer.Argument(help="The paper: .pdf, .md, .txt or .tex.", show_default=False)]
+
+
+@guarded
+def paper_command(
+    first: FirstArg,
+    second: SecondArg = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Static alignment only, no model.")] = False,
+    top: Annotated[int, typer.Option("--top", min=1, help="Matches shown per section.")] = 3,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown on stdout.")] = False,
+    model: Annotated[str | None, typer.Option("--model", help="Model name or .gguf path.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Guarantee no network access.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs.")] = False,
+) -> None:
+    """Align the sections of PAPER with the code of REPO that implements them."""
+    from localread.paper import align, code_view, read_paper
+    from localread.render import paper as render
+    from localread.render import terminal
+    from localread.repo.analysis import analyze
+
+    if json_out and markdown:
+        raise LocalreadError("--json and --markdown both given; choose one")
+    repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
+    paper = read_paper(paper_file)
+    repo = analyze(repo_dir)
+    terminal.warn_counts(repo.counts)
+    view = code_view(repo)
+    name = _display_path(paper_file, repo.root)
+    if no_llm:
+        alignment = align(paper, view, top=top, paper_name=name)
+    else:
+        from localread.config import load_settings
+        from localread.paper.explain import CANDIDATES, with_model
+
+        settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
+        pool = align(paper, view, top=max(top, CANDIDATES), paper_name=name)
+        alignment = with_model(pool, paper, repo, view, settings, top=top)
+    if json_out:
+        print_json(alignment.to_json())
+    elif markdown:
+        sys.stdout.write(render.to_markdown(alignment, repo.chunks))
+    else:
+        render.render_table(alignment, repo.chunks, terminal.stdout)
+
+
+def _display_path(paper: Path, root: Path) -> str:
+    """The paper relative to the repository when it lies inside it, else as given."""
+    try:
+        return paper.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return paper.as_posix()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("paper")(paper_command)

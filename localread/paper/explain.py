@@ -1,0 +1,156 @@
+"""The model's part of `localread paper`: re-rank each section's candidates and say
+in one sentence why each one matches.
+
+`explain_matches(alignment, paper, view, complete)` takes any completion function
+(shared prompt part, per-call part) -> answer text (an engine's `complete` at
+temperature 0 in practice; the shared part is the same for every call, so an engine
+can keep it cached), so the step is independent of how the model is run. For every candidate of a section
+found in the code, the model rates the pair strong / partial / weak after a
+completion-style prompt of worked examples (`localread/prompts/paper.txt`) and writes a
+sentence after "Why:". The model's order and the static order are fused by
+reciprocal rank, so a small model can promote a candidate but not throw the static
+evidence away. Each sentence is checked like `explain`'s narratives: identifiers it
+names that exist nowhere in the code are listed after it as unverified.
+Sections with no convincing match are left as they are (no model call).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING
+
+from localread.config import Settings
+from localread.data import Chunk
+from localread.grounding import unverified_names
+from localread.paper.align import Alignment, CodeView, Match, SectionAlignment, finish
+from localread.paper.text import Paper, Section
+
+if TYPE_CHECKING:
+    from localread.repo.analysis import Repo
+
+# Part of what a cached answer depends on: bump with any change to paper.txt or to how
+# the prompt is filled in here.
+PROMPT_VERSION = "paper-1"
+SECTION_WORDS = 70  # section text shown to the model; small models lose the thread past this
+CANDIDATES = 5  # static candidates per section the model re-ranks
+MAX_TOKENS = 60  # a rating and one sentence
+RRF_K = 2  # reciprocal-rank constant: small, because the lists are short (a handful)
+RATINGS = {"strong": 2, "partial": 1, "weak": 0}
+STOPS = ("\n\n", "\n## ")
+
+Complete = Callable[[str, str], str]
+
+
+@cache
+def _templates() -> dict[str, str]:
+    text = resources.files("localread.prompts").joinpath("paper.txt").read_text("utf-8")
+    parts = re.split(r"^=== (\w+) ===$", text, flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts), 2)}
+
+
+def shared_prompt() -> str:
+    """The instructions and worked examples, the same for every call (cacheable)."""
+    return _templates()["shared"] + "\n\n"
+
+
+def match_prompt(section: Section, chunk: Chunk, match: Match) -> str:
+    """The per-candidate part of the prompt; the model continues after "Match:"."""
+    words = " ".join(section.text.split()[:SECTION_WORDS])
+    return Template(_templates()["match"]).substitute(
+        title=section.title,
+        id=chunk.id,
+        section=words,
+        kind=str(chunk.kind),
+        where=f"{chunk.path}:{chunk.start}",
+        signature=chunk.signature,
+        docstring=(chunk.docstring or "(none)").split("\n\n")[0].replace("\n", " "),
+        evidence=", ".join(match.evidence) or "(none)",
+    )
+
+
+def parse_answer(text: str) -> tuple[int | None, str | None]:
+    """(rating, sentence) from a completion that follows "Match:". A rating the model
+    did not give is None; the sentence is the first one after "Why:"."""
+    first = re.match(r"\s*\**\s*([A-Za-z]+)", text)
+    rating = RATINGS.get(first.group(1).lower()) if first else None
+    why = re.search(r"Why:\s*(.+)", text)
+    if why is None:
+        return rating, None
+    sentence = re.split(r"(?<=[.!?])\s", why.group(1).strip(), maxsplit=1)[0].strip()
+    # A bare name or path (`pkg/mod.py:12`) is not a reason: keep sentences only.
+    words = re.findall(r"[A-Za-z]+", re.sub(r"`[^`]*`", " ", sentence))
+    return rating, sentence if len(words) >= 4 else None
+
+
+def explain_matches(
+    alignment: Alignment,
+    paper: Paper,
+    view: CodeView,
+    complete: Complete,
+    *,
+    top: int,
+    known: frozenset[str],
+    model: str,
+) -> Alignment:
+    """Re-rank and explain. alignment: from `align` with more candidates than `top`
+    per section (they are the pool the model re-ranks); known: the repository's
+    identifiers (grounding.repo_identifiers); model: how the result names the model.
+    Returns the alignment with `top` matches per section, `why` filled in, and the
+    reverse lists recomputed."""
+    by_title = {s.title: s for s in paper.sections}
+    shared = shared_prompt()
+    sections: list[SectionAlignment] = []
+    for aligned in alignment.sections:
+        section = by_title.get(aligned.title)
+        if section is None or not aligned.matched or not aligned.matches:
+            sections.append(replace(aligned, matches=aligned.matches[:top]))
+            continue
+        rated: list[tuple[int, Match]] = []
+        for match in aligned.matches:
+            chunk = view.chunks[match.id]
+            rating, why = parse_answer(complete(shared, match_prompt(section, chunk, match)))
+            if why is not None:
+                unknown = unverified_names(why, known)
+                if unknown:
+                    why += f" [unverified: {', '.join(unknown)}]"
+            rated.append((rating if rating is not None else RATINGS["partial"], replace(match, why=why)))
+        sections.append(replace(aligned, matches=tuple(_fused(rated))[:top]))
+    return finish(alignment.paper, sections, view, alignment.threshold, model=model)
+
+
+def _fused(rated: list[tuple[int, Match]]) -> list[Match]:
+    """Reciprocal-rank fusion of the static order (as given) and the model's order
+    (rating, then static order); ties keep the static order."""
+    static_rank = {m.id: i for i, (_, m) in enumerate(rated)}
+    model_order = sorted(rated, key=lambda rm: (-rm[0], static_rank[rm[1].id]))
+    model_rank = {m.id: i for i, (_, m) in enumerate(model_order)}
+
+    def fused(m: Match) -> float:
+        return 1 / (RRF_K + 1 + static_rank[m.id]) + 1 / (RRF_K + 1 + model_rank[m.id])
+
+    return sorted((m for _, m in rated), key=lambda m: (-fused(m), static_rank[m.id]))
+
+
+def with_model(
+    alignment: Alignment, paper: Paper, repo: Repo, view: CodeView, settings: Settings, *, top: int
+) -> Alignment:
+    """explain_matches with the local model of `settings` (llama.cpp, greedy)."""
+    from localread.grounding import repo_identifiers
+    from localread.llm.engine import Prompt, open_engine
+    from localread.llm.models import ChatStyle
+
+    with open_engine(settings) as engine:
+
+        def complete(shared: str, text: str) -> str:
+            prompt = Prompt(shared=shared, text=text, style=ChatStyle.COMPLETION)
+            return engine.complete(prompt, max_tokens=MAX_TOKENS, stop=STOPS).text
+
+        name = f"{engine.model.name} (sha256 {engine.model.sha256[:12]}, prompt {PROMPT_VERSION})"
+        return explain_matches(
+            alignment, paper, view, complete, top=top, known=repo_identifiers(repo), model=name
+        )
