@@ -1,0 +1,510 @@
+"""The one owner of localread's SQLite store of summaries.
+
+`Store.open(settings_or_path)` returns an open store: the file is `summaries.sqlite3`
+in the cache dir (platformdirs; LOCALREAD_CACHE_DIR overrides, see config.py). It is
+created atomically (built under a temporary name, then linked into place, so a
+half-made file is never seen), brought up to date by ordered migrations
+(`m001_initial`, `m002_runs`, ... tracked in `PRAGMA user_version`), and kept in WAL
+mode so readers never block the writer. Every `put` is its own committed
+transaction: a process killed with SIGKILL loses at most the result it was making.
+
+A file that is not a database, fails SQLite's `quick_check`, or was written by a
+newer localread (a schema this version does not know) is moved aside to
+`summaries.sqlite3.bad-<UTC time>` with a warning and a fresh store is built.
+
+`run_lock(settings, repo_root)` serialises batch runs on one repository: a second
+`summarize` on the same repository refuses at once with a message naming the holder.
+Runs on different repositories share the store safely (SQLite locking, busy timeout).
+
+Keys are `make_key(kind, parts)`: the scheme prefix `s1:` and the sha256 of the
+canonical JSON of the parts, so a change of key scheme is detectable.
+
+Errors the user can act on (disk full, read-only or uncreatable folder, a store busy
+for too long) are LocalreadError with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from localread import __version__
+from localread.config import Settings
+from localread.errors import LocalreadError
+
+STORE_NAME = "summaries.sqlite3"
+KEY_SCHEME = "s1"
+# How long a writer waits for another process's transaction before giving up. Each
+# transaction is one small row, so waiting this long means something is stuck.
+BUSY_TIMEOUT_S = 30.0
+
+Warn = Callable[[str], None]
+
+
+def _m001_initial(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute(
+        """
+        CREATE TABLE summaries (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            model_sha256 TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            prompt_tokens_reused INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            created TEXT NOT NULL
+        ) WITHOUT ROWID
+        """
+    )
+
+
+def _m002_runs(conn: sqlite3.Connection) -> None:
+    # A run row without `finished` is a run that was killed (or is still going): the
+    # next run says so, and resumes from the summaries already committed.
+    conn.execute(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            repo TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT,
+            status TEXT,
+            stats TEXT
+        )
+        """
+    )
+    conn.execute("CREATE INDEX runs_repo ON runs (repo, id)")
+
+
+# Ordered: migration n (1-based) brings `user_version` from n-1 to n. Append only.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _m002_runs)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored result. detail: JSON-able extras (e.g. unverified names)."""
+
+    key: str
+    kind: str
+    summary: str
+    model_sha256: str
+    prompt_version: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    prompt_tokens_reused: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    repo: str
+    pid: int
+    started: str
+    finished: str | None
+    status: str | None
+    stats: dict[str, Any] | None
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_key(kind: str, parts: Mapping[str, Any]) -> str:
+    """`s1:` + sha256 of the canonical JSON of {"kind": kind, **parts}."""
+    payload = canonical_json({"kind": kind, **parts}).encode("utf-8")
+    return f"{KEY_SCHEME}:{hashlib.sha256(payload).hexdigest()}"
+
+
+def store_path(settings: Settings) -> Path:
+    return settings.cache_dir / STORE_NAME
+
+
+class _Unusable(Exception):
+    """The file at the store path cannot be used as it is; the message says why."""
+
+
+class Store:
+    """An open store. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    # -- opening ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, where: Settings | Path, *, warn: Warn | None = None) -> Store:
+        """Open (creating, migrating or rebuilding as needed) the store.
+
+        where: Settings (the store lives in settings.cache_dir) or the store file path.
+        warn: receives one line for each problem that was repaired (a corrupt or
+        foreign file moved aside). Raises LocalreadError when the folder cannot be
+        created or written, or the disk is full.
+        """
+        path = store_path(where) if isinstance(where, Settings) else Path(where)
+        warn = warn or (lambda _line: None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LocalreadError(
+                f"cannot create the cache folder {path.parent} ({exc.strerror}); "
+                "set LOCALREAD_CACHE_DIR to a writable folder"
+            ) from None
+        with _as_user_error(path):
+            if not path.exists():
+                _create(path)
+            try:
+                conn = _connect_checked(path)
+            except _Unusable as why:
+                aside = _move_aside(path)
+                warn(f"the store {path} {why}; moved it to {aside.name} and started a new one")
+                _create(path)
+                conn = _connect_checked(path)
+            try:
+                with _transaction(conn):
+                    conn.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('localread_version', ?)",
+                        (__version__,),
+                    )
+            except BaseException:
+                conn.close()
+                raise
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- summaries -------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        with _as_user_error(self.path):
+            row = self._conn.execute(
+                "SELECT key, kind, summary, model_sha256, prompt_version, detail, prompt_tokens,"
+                " prompt_tokens_reused, completion_tokens, seconds FROM summaries WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Entry(
+            key=row[0],
+            kind=row[1],
+            summary=row[2],
+            model_sha256=row[3],
+            prompt_version=row[4],
+            detail=json.loads(row[5]),
+            prompt_tokens=row[6],
+            prompt_tokens_reused=row[7],
+            completion_tokens=row[8],
+            seconds=row[9],
+        )
+
+    def put(self, entry: Entry) -> None:
+        """Store one result and commit it before returning. An existing key is kept
+        (first writer wins: two runs computing the same key made the same thing)."""
+        with _as_user_error(self.path), _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR IGNORE INTO summaries (key, kind, summary, detail, model_sha256,"
+                " prompt_version, prompt_tokens, prompt_tokens_reused, completion_tokens,"
+                " seconds, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.key,
+                    entry.kind,
+                    entry.summary,
+                    canonical_json(entry.detail),
+                    entry.model_sha256,
+                    entry.prompt_version,
+                    entry.prompt_tokens,
+                    entry.prompt_tokens_reused,
+                    entry.completion_tokens,
+                    entry.seconds,
+                    _now(),
+                ),
+            )
+
+    def count(self) -> int:
+        with _as_user_error(self.path):
+            return int(self._conn.execute("SELECT count(*) FROM summaries").fetchone()[0])
+
+    # -- runs ------------------------------------------------------------------------
+
+    def begin_run(self, repo: str) -> int:
+        """Record a run that starts now; returns its id."""
+        with _as_user_error(self.path), _transaction(self._conn):
+            cur = self._conn.execute(
+                "INSERT INTO runs (repo, pid, started) VALUES (?, ?, ?)", (repo, os.getpid(), _now())
+            )
+        return int(cur.lastrowid or 0)
+
+    def end_run(self, run_id: int, status: str, stats: Mapping[str, Any]) -> None:
+        with _as_user_error(self.path), _transaction(self._conn):
+            self._conn.execute(
+                "UPDATE runs SET finished = ?, status = ?, stats = ? WHERE id = ?",
+                (_now(), status, canonical_json(dict(stats)), run_id),
+            )
+
+    def last_run(self, repo: str, *, before: int | None = None) -> RunRecord | None:
+        """The latest run on repo (with id < before, when given)."""
+        query = "SELECT id, repo, pid, started, finished, status, stats FROM runs WHERE repo = ?"
+        args: list[Any] = [repo]
+        if before is not None:
+            query += " AND id < ?"
+            args.append(before)
+        with _as_user_error(self.path):
+            row = self._conn.execute(query + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        return RunRecord(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]) if row[6] else None)
+
+
+# -- creation, checks, repair ---------------------------------------------------------
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we open transactions ourselves (BEGIN IMMEDIATE), so a
+    # writer takes the write lock up front instead of failing to upgrade later.
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    return conn
+
+
+def _create(path: Path) -> None:
+    """Build a fresh store under a temporary name and link it into place, so no
+    process ever opens a half-migrated file. Losing a creation race is fine: the
+    winner's file is used."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    conn = _connect(tmp)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        _migrate(conn, 0)
+        # Fold the WAL back into the file before it is linked into place.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    except OSError:
+        # A filesystem without hard links: rename, unless someone beat us to it.
+        if not path.exists():
+            os.replace(tmp, path)
+    tmp.unlink(missing_ok=True)
+
+
+def _connect_checked(path: Path) -> sqlite3.Connection:
+    """Connect, verify, migrate. Raises _Unusable with the reason when the file must
+    be moved aside."""
+    try:
+        conn = _connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise _Unusable(f"cannot be opened ({exc})") from None
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            raise _Unusable(f"is damaged ({check[0] if check else 'no result'})")
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version > SCHEMA_VERSION:
+            raise _Unusable(
+                f"was written by a newer localread (schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        if version == 0 and tables:
+            raise _Unusable("is not a localread store (unknown tables)")
+        if version < SCHEMA_VERSION:
+            _migrate(conn, version)
+    except _Unusable:
+        conn.close()
+        raise
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if _is_full(exc) or "readonly" in str(exc) or "locked" in str(exc):
+            raise
+        raise _Unusable(f"cannot be read ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _Unusable(f"is damaged ({exc})") from None
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Apply migrations version+1 .. SCHEMA_VERSION, each in its own transaction with
+    its version bump, so a kill between two leaves a valid older schema."""
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        with _transaction(conn):
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current >= number:
+                continue
+            migration(conn)
+            conn.execute(f"PRAGMA user_version = {number}")
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+    os.replace(path, aside)
+    # A WAL left by the old file must not be replayed into the new one.
+    for suffix in ("-wal", "-shm"):
+        old = Path(f"{path}{suffix}")
+        if old.exists():
+            os.replace(old, Path(f"{aside}{suffix}"))
+    return aside
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite rolls back by itself on some errors (a full disk); a failing
+        # rollback must not hide the error that caused it.
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        raise
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc)
+
+
+@contextmanager
+def _as_user_error(path: Path) -> Iterator[None]:
+    """sqlite3 errors the user can act on become one-line LocalreadErrors."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if _is_full(exc):
+            raise LocalreadError(
+                f"disk full while writing the store {path}; free some space and run again "
+                "(finished work is kept)"
+            ) from None
+        if "readonly" in str(exc) or getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY":
+            raise LocalreadError(
+                f"the store {path} is read-only; make it writable or set LOCALREAD_CACHE_DIR"
+            ) from None
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise LocalreadError(
+                f"the store {path} stayed busy for {BUSY_TIMEOUT_S:.0f} s (another process "
+                "is writing it); try again when it is done"
+            ) from None
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise LocalreadError(
+            f"the store {path} is damaged ({exc}); run again: it is then moved aside and rebuilt"
+        ) from None
+    except OSError as exc:
+        raise LocalreadError(f"the store {path}: {exc.strerror or exc}") from None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# -- run lock ---------------------------------------------------------------------------
+
+
+@contextmanager
+def run_lock(settings: Settings, repo_root: Path, *, wait_s: float = 0.0) -> Iterator[Path]:
+    """Hold the batch-run lock of one repository for the duration of the block.
+
+    The lock is an OS file lock (released by the kernel when the holder dies, even by
+    SIGKILL, so a killed run never leaves a stale lock). wait_s: how long to wait for
+    another holder; 0 refuses at once. Raises LocalreadError naming the holder.
+    """
+    digest = hashlib.sha256(str(repo_root.resolve()).encode("utf-8")).hexdigest()[:16]
+    folder = settings.cache_dir / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / f"summarize-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LocalreadError(
+            f"cannot create a lock file in {folder} ({exc.strerror}); set LOCALREAD_CACHE_DIR "
+            "to a writable folder"
+        ) from None
+    try:
+        deadline = time.monotonic() + wait_s
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 512, 0).decode("utf-8", errors="replace").strip() or "another process"
+                raise LocalreadError(
+                    f"another `localread summarize` is already running on {repo_root} ({holder}); "
+                    "wait for it to finish (its work is shared through the store)"
+                )
+            time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()}, started {stamp}".encode(), 0)
+        try:
+            yield folder
+        finally:
+            os.ftruncate(fd, 0)
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if os.name == "nt":  # pragma: no cover
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
