@@ -41,6 +41,20 @@ class Repo:
     def chunks_in(self, path: str) -> list[Chunk]:
         return [c for c in self.chunks.values() if c.path == path]
 
+    def relative(self, path: str) -> str:
+        """A path given by the user (absolute, relative to the cwd, or relative to the
+        repository) as a repository-relative POSIX path."""
+        candidate = Path(path)
+        for base in (Path.cwd(), self.root):
+            full = candidate if candidate.is_absolute() else base / candidate
+            if not full.exists():
+                continue
+            try:
+                return full.resolve().relative_to(self.root).as_posix()
+            except (ValueError, OSError):
+                continue
+        return candidate.as_posix().removeprefix("./")
+
 
 def analyze(root: Path, *, require_python: bool = True) -> Repo:
     """Analyze the repository at root.

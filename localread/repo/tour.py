@@ -42,7 +42,7 @@ def pick_entry(repo: Repo, entry: str | None) -> EntryPoint:
                 "pass one with --entry PATH"
             )
         return repo.entries[0]
-    rel = _relative(repo, entry)
+    rel = repo.relative(entry)
     for candidate in repo.entries:
         if candidate.path == rel or candidate.chunk == entry:
             return candidate
@@ -56,24 +56,6 @@ def pick_entry(repo: Repo, entry: str | None) -> EntryPoint:
             return EntryPoint(path=target.path, chunk=target.id, command=None, score=0.0, kinds=["chosen"])
         raise LocalreadError(f"--entry {entry}: no such Python file or module in {repo.root}")
     return EntryPoint(path=module.path, chunk=module.id, command=None, score=0.0, kinds=["chosen"])
-
-
-def _relative(repo: Repo, entry: str) -> str:
-    from pathlib import Path
-
-    path = Path(entry)
-    if path.is_absolute():
-        try:
-            return path.resolve().relative_to(repo.root).as_posix()
-        except ValueError:
-            return path.as_posix()
-    candidate = Path.cwd() / path
-    if candidate.exists():
-        try:
-            return candidate.resolve().relative_to(repo.root).as_posix()
-        except ValueError:
-            pass
-    return path.as_posix().removeprefix("./")
 
 
 def build_tour(repo: Repo, entry: EntryPoint, *, max_depth: int = 6, max_steps: int = 40) -> Tour:
