@@ -1,0 +1,638 @@
+"""Engines run a prompt through a model: the `Engine` protocol, the llama.cpp engine,
+and a scriptable fake for plumbing tests.
+
+A `Prompt` has two parts: `shared` (instructions and examples, identical across calls)
+and `text` (this call's facts and source). A completion-style model sees
+`shared + text`; a chat model sees its chat template applied to a system message
+`shared` and a user message `text`.
+
+Prefix reuse and determinism. llama-cpp-python keeps the KV cache of the last prompt
+and re-evaluates only what differs. Left alone it reuses the longest common token
+prefix, wherever that ends; but the logits of a token evaluated in one batch differ in
+the last bits from the same token evaluated in another split, and greedy decoding
+can then pick a different word, so an answer would depend on which prompt came
+before. `LlamaEngine` therefore reuses exactly the `shared` part: it is evaluated on
+its own once, stays cached, and every call evaluates its `text` from the same
+boundary. The same prompt gives the same answer whatever ran before it, and
+`Completion.reused_tokens` says how many prompt tokens the cache saved.
+
+`llama_cpp` is imported inside `LlamaEngine`, so commands that never run a model
+do not pay for it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import re
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from localread.config import Settings
+from localread.errors import LocalreadError
+from localread.llm.models import ChatStyle, ResolvedModel, resolve_model
+
+log = logging.getLogger("localread.engine")
+
+# Context used when nothing asks for more: room for a facts card, a condensed
+# chunk, callee summaries and an answer, without the memory of a 32k context.
+DEFAULT_N_CTX = 4096
+MIN_N_CTX = 512
+DEFAULT_SEED = 1234
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What an engine is asked to continue. See the module docstring for how each
+    style is laid out. stop: stop sequences the prompt's format needs."""
+
+    shared: str
+    text: str
+    style: ChatStyle = ChatStyle.COMPLETION
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished answer and what it cost.
+
+    prompt_tokens: tokens of the whole prompt; reused_tokens: of those, how many came
+    from the cache of the previous call (not evaluated again). completion_tokens:
+    tokens the model generated, counting a final end-of-text token. finish_reason:
+    "stop" (end of text or a stop sequence) or "length" (max_tokens reached).
+    prompt_seconds / generation_seconds: time evaluating the prompt / generating.
+    """
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    reused_tokens: int
+    completion_tokens: int
+    prompt_seconds: float
+    generation_seconds: float
+
+    @property
+    def evaluated_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+class CompletionStream:
+    """An answer as it is generated: iterate for text pieces; after the iteration
+    ends, `result` holds the Completion (the text is the pieces joined)."""
+
+    def __init__(self, pieces: Generator[str, None, Completion]) -> None:
+        self._pieces = pieces
+        self._result: Completion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self._result = yield from self._pieces
+        return None
+
+    @property
+    def result(self) -> Completion:
+        if self._result is None:
+            raise RuntimeError("the stream has not been read to the end")
+        return self._result
+
+
+class Engine(Protocol):
+    """What explain and summarize need from a model. One call at a time: an engine
+    holds one KV cache. Close it (or use it as a context manager) to free the model."""
+
+    model: ResolvedModel
+    n_ctx: int
+
+    def render(self, prompt: Prompt | str) -> str:
+        """The exact text the model sees (chat template applied)."""
+        ...
+
+    def count_tokens(self, prompt: Prompt | str) -> int:
+        """Tokens the prompt occupies in the context, as the model tokenizes it."""
+        ...
+
+    def complete(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+        """Generate up to max_tokens greedily (temperature 0, fixed seed). Raises
+        LocalreadError when the prompt plus max_tokens does not fit n_ctx."""
+        ...
+
+    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+        """Like complete, delivering text as it is generated."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def as_prompt(prompt: Prompt | str) -> Prompt:
+    """A bare string is a completion prompt with nothing shared."""
+    return prompt if isinstance(prompt, Prompt) else Prompt(shared="", text=prompt)
+
+
+def fits_error(prompt_tokens: int, max_tokens: int, n_ctx: int) -> LocalreadError | None:
+    if prompt_tokens + max_tokens <= n_ctx:
+        return None
+    return LocalreadError(
+        f"the prompt ({prompt_tokens} tokens) plus the answer budget ({max_tokens}) does not "
+        f"fit the model context ({n_ctx} tokens); raise LOCALREAD_N_CTX or lower max_tokens"
+    )
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on: distinct (package, core) pairs of the
+    CPUs in its affinity mask (Linux sysfs); else half the logical CPUs, at least 1.
+    llama.cpp runs slower with one thread per hyper-thread than per core."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = list(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(
+                (
+                    (topo / "physical_package_id").read_text().strip(),
+                    (topo / "core_id").read_text().strip(),
+                )
+            )
+        except OSError:
+            return max(len(cpus) // 2, 1)
+    return max(len(cores), 1)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def choose_n_ctx(requested: int | None, model_ctx: int | None, needed: int | None = None) -> int:
+    """The context size to create: `requested` (LOCALREAD_N_CTX / config) when given,
+    else the larger of DEFAULT_N_CTX and `needed`; never more than the model was
+    trained for (`model_ctx`), never less than MIN_N_CTX."""
+    if requested is not None:
+        n_ctx = requested
+    else:
+        n_ctx = max(DEFAULT_N_CTX, needed or 0)
+    if model_ctx:
+        if n_ctx > model_ctx:
+            log.warning("context %d is above the model's %d; using %d", n_ctx, model_ctx, model_ctx)
+        n_ctx = min(n_ctx, model_ctx)
+    return max(n_ctx, MIN_N_CTX)
+
+
+def check_memory(model: ResolvedModel, n_ctx: int, n_gpu_layers: int) -> None:
+    """Refuse, with a clear line, a CPU context the machine cannot hold: the model's
+    file (mapped into memory) plus its f16 KV cache for n_ctx tokens must fit the
+    available memory. Skipped when layers go to a GPU or the sizes are unknown."""
+    if n_gpu_layers != 0 or model.gguf is None:
+        return
+    per_token = model.gguf.kv_bytes_per_token()
+    free = available_memory()
+    if per_token is None or free is None:
+        return
+    needed = model.gguf.file_size + per_token * n_ctx
+    if needed > free:
+        raise LocalreadError(
+            f"not enough memory for {model.name} with a {n_ctx}-token context: about "
+            f"{needed / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB available; lower "
+            "LOCALREAD_N_CTX or use a smaller model"
+        )
+
+
+# --------------------------------------------------------------------------- llama.cpp
+
+
+_log_callback: Any = None  # the ctypes callback must outlive every llama.cpp call
+
+
+def _route_llama_logs(llama_cpp: Any, verbose: bool) -> None:
+    """Send llama.cpp's own logging to stderr when verbose, else nowhere. Its default
+    callback prints some warnings (e.g. the SWA cache notice) even with verbose=False."""
+    global _log_callback
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if verbose:
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+    _log_callback = callback
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def gpu_offload_supported() -> bool:
+    """Whether the installed llama-cpp-python was built with a GPU backend."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+class LlamaEngine:
+    """A GGUF model loaded by llama-cpp-python. Greedy decoding (temperature 0) with a
+    fixed seed; the shared part of consecutive prompts stays in the KV cache (see the
+    module docstring). Not thread-safe: one call at a time."""
+
+    def __init__(
+        self,
+        model: ResolvedModel,
+        *,
+        n_ctx: int,
+        n_threads: int,
+        n_gpu_layers: int = 0,
+        verbose: bool = False,
+        seed: int = DEFAULT_SEED,
+    ) -> None:
+        """Load `model` with an explicit context of n_ctx tokens. Raises LocalreadError
+        when llama-cpp-python is missing, the file cannot be loaded, or the context
+        does not fit in memory."""
+        try:
+            import llama_cpp
+        except ImportError:
+            raise LocalreadError(
+                "llama-cpp-python is not installed: pip install 'localread[llm]'"
+            ) from None
+        check_memory(model, n_ctx, n_gpu_layers)
+        _route_llama_logs(llama_cpp, verbose)
+        self.model = model
+        self.seed = seed
+        started = time.perf_counter()
+        try:
+            self._llm: Any = llama_cpp.Llama(
+                model_path=str(model.path),
+                n_ctx=n_ctx,
+                n_batch=min(512, n_ctx),
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                seed=seed,
+                # Gemma 3 uses sliding-window attention; a full-size SWA cache keeps
+                # positions before the window, which prefix reuse needs.
+                swa_full=True,
+                verbose=verbose,
+            )
+        except ValueError as exc:
+            if "context" in str(exc):
+                raise LocalreadError(
+                    f"llama.cpp could not create a {n_ctx}-token context for {model.name} "
+                    "(out of memory?); lower LOCALREAD_N_CTX"
+                ) from None
+            raise LocalreadError(
+                f"llama.cpp could not load {model.path}: the file is corrupt or its "
+                "architecture is not supported by this llama-cpp-python"
+            ) from None
+        self.load_seconds = time.perf_counter() - started
+        self.n_ctx: int = self._llm.n_ctx()
+        self.n_threads = n_threads
+        self.n_gpu_layers = n_gpu_layers
+        self._formatter: Callable[[Prompt], list[tuple[str, bool]]] | None = None
+        if model.chat_style is ChatStyle.CHAT and model.gguf and model.gguf.chat_template:
+            self._formatter = self._chat_formatter(model.gguf.chat_template)
+
+    # -- context management
+
+    def close(self) -> None:
+        """Free the model and its context now, not whenever the collector runs."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _live(self) -> Any:
+        if self._llm is None:
+            raise RuntimeError("engine is closed")
+        return self._llm
+
+    # -- tokens
+
+    def _chat_formatter(self, template: str) -> Callable[[Prompt], list[tuple[str, bool]]]:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        bos, eos = self._special_text(self._llm.token_bos()), self._special_text(self._llm.token_eos())
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        marks = ("\x00LOCALREAD-SYSTEM\x00", "\x00LOCALREAD-USER\x00")
+
+        def segments(prompt: Prompt) -> list[tuple[str, bool]]:
+            """[(text, is_content)]: the rendered template cut at the two messages, so
+            template markup is tokenized with special tokens and message contents as
+            plain text (a repository cannot inject `<|im_end|>`)."""
+            try:
+                rendered = formatter(
+                    messages=[
+                        {"role": "system", "content": marks[0]},
+                        {"role": "user", "content": marks[1]},
+                    ]
+                ).prompt
+            except Exception as exc:  # noqa: BLE001 - any template error is the model file's
+                raise LocalreadError(
+                    f"the chat template of {self.model.name} failed to render ({exc}); "
+                    "use a completion-style model"
+                ) from None
+            head, sep1, rest = rendered.partition(marks[0])
+            middle, sep2, tail = rest.partition(marks[1])
+            if not (sep1 and sep2):
+                # A template that drops the system message: put the instructions first
+                # in the user message, which keeps them first in the context.
+                head, sep, tail = rendered.partition(marks[1])
+                if not sep:
+                    raise LocalreadError(f"the chat template of {self.model.name} drops messages")
+                return [(head, False), (prompt.shared + "\n\n", True), (prompt.text, True), (tail, False)]
+            return [(head, False), (prompt.shared, True), (middle, False), (prompt.text, True), (tail, False)]
+
+        return segments
+
+    def _special_text(self, token: int) -> str:
+        if token == -1:
+            return ""
+        return self._live().detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def _tokens(self, prompt: Prompt | str) -> tuple[list[int], int]:
+        """The prompt's tokens and how many of them belong to the shared part."""
+        llm = self._live()
+        p = as_prompt(prompt)
+        if self._formatter is not None and p.style is ChatStyle.CHAT:
+            parts = self._formatter(p)
+        else:
+            parts = [(p.shared, True), (p.text, True)]
+        bos_text = self._special_text(llm.token_bos())
+        tokens: list[int] = []
+        shared_len = 0
+        seen_content = 0
+        for i, (text, is_content) in enumerate(parts):
+            add_bos = i == 0 and not (bos_text and text.startswith(bos_text))
+            if text or add_bos:
+                tokens += llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not is_content)
+            if is_content:
+                seen_content += 1
+                if seen_content == 1:
+                    shared_len = len(tokens)
+        return tokens, shared_len
+
+    def render(self, prompt: Prompt | str) -> str:
+        tokens, _ = self._tokens(prompt)
+        return self._live().detokenize(tokens, special=True).decode("utf-8", errors="replace")
+
+    def count_tokens(self, prompt: Prompt | str) -> int:
+        return len(self._tokens(prompt)[0])
+
+    # -- generation
+
+    def complete(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+        stream = self.stream(prompt, max_tokens, stop)
+        for _ in stream:
+            pass
+        return stream.result
+
+    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+        p = as_prompt(prompt)
+        tokens, shared_len = self._tokens(p)
+        error = fits_error(len(tokens), max_tokens, self.n_ctx)
+        if error is not None:
+            raise error
+        stops = list(dict.fromkeys([*p.stop, *stop]))
+        return CompletionStream(self._generate(tokens, shared_len, max_tokens, stops))
+
+    def _prime(self, tokens: list[int], shared_len: int) -> int:
+        """Evaluate the prompt so that generation can sample at once; returns the
+        number of prompt tokens reused from the cache.
+
+        The shared part is reused when the cache starts with it (the cache is cut
+        back to exactly that boundary), else evaluated alone; then the rest is
+        evaluated from the boundary. See the module docstring for why."""
+        llm = self._live()
+        shared_len = min(shared_len, len(tokens) - 1)  # something must be evaluated
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        if shared_len > 0 and cached[:shared_len] == tokens[:shared_len]:
+            llm.n_tokens = shared_len  # eval() drops the KV cells after n_tokens
+            reused = shared_len
+        else:
+            llm.reset()
+            if shared_len > 0:
+                llm.eval(tokens[:shared_len])
+            reused = 0
+        llm.eval(tokens[shared_len:])
+        return reused
+
+    def _generate(
+        self, tokens: list[int], shared_len: int, max_tokens: int, stop: list[str]
+    ) -> Generator[str, None, Completion]:
+        llm = self._live()
+        started = time.perf_counter()
+        reused = self._prime(tokens, shared_len)
+        primed = time.perf_counter()
+        # The prompt is fully evaluated, so create_completion samples at once (its
+        # exact-prefix path). Its stopping criterion sees the token ids before each
+        # sampled position (the first call: the prompt), so the longest list seen
+        # tells how many tokens were sampled.
+        longest = len(tokens) - 1
+
+        def count(input_ids: Any, logits: Any) -> bool:
+            nonlocal longest
+            longest = max(longest, len(input_ids))
+            return False
+
+        from llama_cpp import StoppingCriteriaList
+
+        chunks = llm.create_completion(
+            prompt=tokens,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            seed=self.seed,
+            stop=stop or None,
+            stream=True,
+            stopping_criteria=StoppingCriteriaList([count]),
+        )
+        pieces: list[str] = []
+        finish = "length"
+        for chunk in chunks:
+            choice = chunk["choices"][0]
+            if choice["text"]:
+                pieces.append(choice["text"])
+                yield choice["text"]
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        done = time.perf_counter()
+        return Completion(
+            text="".join(pieces),
+            finish_reason=finish,
+            prompt_tokens=len(tokens),
+            reused_tokens=reused,
+            completion_tokens=longest - len(tokens) + 1,
+            prompt_seconds=primed - started,
+            generation_seconds=done - primed,
+        )
+
+
+def open_engine(settings: Settings, *, min_ctx: int | None = None) -> LlamaEngine:
+    """The engine for settings.model (flags > env > config > default), loaded with:
+    n_ctx from settings.n_ctx, else max(DEFAULT_N_CTX, min_ctx), capped at the model's
+    trained context; n_threads from settings or the physical cores; n_gpu_layers from
+    settings, else all layers when llama.cpp was built with GPU support, else 0.
+    Raises LocalreadError for anything the user can fix (no model, bad file, memory)."""
+    model = resolve_model(settings)
+    n_ctx = choose_n_ctx(settings.n_ctx, model.context_length, min_ctx)
+    if settings.n_gpu_layers is not None:
+        n_gpu_layers = settings.n_gpu_layers
+    else:
+        try:
+            n_gpu_layers = -1 if gpu_offload_supported() else 0
+        except ImportError:
+            raise LocalreadError(
+                "llama-cpp-python is not installed: pip install 'localread[llm]'"
+            ) from None
+    return LlamaEngine(
+        model,
+        n_ctx=n_ctx,
+        n_threads=settings.n_threads or physical_cores(),
+        n_gpu_layers=n_gpu_layers,
+        verbose=settings.verbose,
+    )
+
+
+# --------------------------------------------------------------------------- fake
+
+
+_FAKE_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True, slots=True)
+class FakeCall:
+    """One request a FakeEngine received: the rendered prompt and the options."""
+
+    prompt: str
+    max_tokens: int
+    stop: tuple[str, ...]
+
+
+@dataclass
+class FakeEngine:
+    """A scriptable engine for tests of the plumbing around a model (never of model
+    output). `enqueue(text)` queues answers, returned in order; `history` records every
+    request. Tokens are words and punctuation marks; reuse counts the tokens the
+    shared part has in common with the previous prompt, as LlamaEngine does."""
+
+    n_ctx: int = DEFAULT_N_CTX
+    chat_style: ChatStyle = ChatStyle.COMPLETION
+    name: str = "fake"
+    history: list[FakeCall] = field(default_factory=list)
+    closed: bool = False
+    model: ResolvedModel = field(init=False)
+    _queue: deque[str] = field(default_factory=deque)
+    _last_shared: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.model = ResolvedModel(
+            name=self.name,
+            path=Path(f"{self.name}.gguf"),
+            sha256=hashlib.sha256(f"localread-fake:{self.name}".encode()).hexdigest(),
+            source="fake",
+            chat_style=self.chat_style,
+            context_length=self.n_ctx,
+        )
+
+    def enqueue(self, *texts: str) -> None:
+        self._queue.extend(texts)
+
+    def render(self, prompt: Prompt | str) -> str:
+        p = as_prompt(prompt)
+        if p.style is ChatStyle.CHAT and self.chat_style is ChatStyle.CHAT:
+            return f"<system>\n{p.shared}\n</system>\n<user>\n{p.text}\n</user>\n<assistant>\n"
+        return p.shared + p.text
+
+    def count_tokens(self, prompt: Prompt | str) -> int:
+        return len(_FAKE_TOKEN.findall(self.render(prompt))) + 1  # + BOS
+
+    def complete(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+        stream = self.stream(prompt, max_tokens, stop)
+        for _ in stream:
+            pass
+        return stream.result
+
+    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+        if self.closed:
+            raise RuntimeError("engine is closed")
+        p = as_prompt(prompt)
+        n_prompt = self.count_tokens(p)
+        error = fits_error(n_prompt, max_tokens, self.n_ctx)
+        if error is not None:
+            raise error
+        stops = tuple(dict.fromkeys([*p.stop, *stop]))
+        self.history.append(FakeCall(self.render(p), max_tokens, stops))
+        if not self._queue:
+            raise RuntimeError("FakeEngine: no answer enqueued for this call")
+        answer = self._queue.popleft()
+        shared = _FAKE_TOKEN.findall(p.shared)
+        reused = len(shared) + 1 if shared and shared == self._last_shared else 0
+        self._last_shared = shared
+        return CompletionStream(self._pieces(answer, stops, max_tokens, n_prompt, reused))
+
+    @staticmethod
+    def _pieces(
+        answer: str, stops: tuple[str, ...], max_tokens: int, n_prompt: int, reused: int
+    ) -> Generator[str, None, Completion]:
+        finish = "stop"
+        cut = min((i for s in stops if (i := answer.find(s)) >= 0), default=-1)
+        if cut >= 0:
+            answer = answer[:cut]
+        words = re.findall(r"\S+\s*", answer)
+        if len(words) > max_tokens:
+            words, finish = words[:max_tokens], "length"
+        for word in words:
+            yield word
+        return Completion(
+            text="".join(words),
+            finish_reason=finish,
+            prompt_tokens=n_prompt,
+            reused_tokens=reused,
+            completion_tokens=len(words),
+            prompt_seconds=0.0,
+            generation_seconds=0.0,
+        )
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
