@@ -195,42 +195,36 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))[:MAX_LISTED]
 
 
-def facts_text(card: dict[str, Any], summaries: dict[str, str] | None = None) -> str:
-    """The card as short `label: value` lines for a prompt (no empty lines)."""
-    summaries = summaries or {}
-    lines = [f"{card['kind']} {card['id']} ({card['path']}:{card['start']}-{card['end']})",
-             f"signature: {card['signature']}"]
+def facts_text(card: dict[str, Any]) -> str:
+    """The card as `- label: value` lines for a prompt. Callee summaries are not here:
+    prompts carry them in their own section."""
+    lines = [f"- signature: `{card['signature']}`"]
     if card.get("decorators"):
-        lines.append("decorators: " + ", ".join("@" + d for d in card["decorators"]))
+        lines.append("- decorators: " + ", ".join(f"`@{d}`" for d in card["decorators"]))
     if card.get("docstring"):
-        lines.append(f"docstring: {card['docstring']}")
+        lines.append(f"- docstring: {card['docstring']}")
     params = [
         p["name"] + (f": {p['annotation']}" if p["annotation"] else "") + (f" = {p['default']}" if p["default"] else "")
         for p in card.get("parameters", [])
     ]
     if params:
-        lines.append("parameters: " + ", ".join(params))
-    if card.get("returns") or card.get("returned"):
-        lines.append("returns: " + ", ".join(filter(None, [card.get("returns"), *card.get("returned", [])])))
+        lines.append("- parameters: " + ", ".join(f"`{p}`" for p in params))
     if card.get("bases"):
-        lines.append("bases: " + ", ".join(card["bases"]))
+        lines.append("- bases: " + ", ".join(f"`{b}`" for b in card["bases"]))
     if card.get("methods"):
-        lines.append("methods: " + ", ".join(card["methods"]))
+        lines.append("- methods: " + ", ".join(f"`{m}`" for m in card["methods"]))
     if card.get("defines"):
-        lines.append("defines: " + ", ".join(card["defines"][:MAX_LISTED]))
+        lines.append("- defines: " + ", ".join(f"`{d}`" for d in card["defines"][:MAX_LISTED]))
     if card.get("outline"):
-        lines.append("calls, in order:")
-        lines.extend(f"  - {line}" for line in card["outline"][:MAX_LISTED * 2])
-    for callee in card.get("callees", []):
-        summary = summaries.get(callee["id"]) or callee.get("summary")
-        if summary:
-            lines.append(f"  {callee['id']}: {summary}")
+        lines.append("- calls, in order: " + "; ".join(f"`{line}`" for line in card["outline"][: MAX_LISTED * 2]))
     if card.get("attributes_written"):
-        lines.append("sets: " + ", ".join("self." + a for a in card["attributes_written"]))
+        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in card["attributes_written"]))
     if card.get("attributes_read"):
-        lines.append("reads: " + ", ".join("self." + a for a in card["attributes_read"]))
+        lines.append("- reads: " + ", ".join(f"`self.{a}`" for a in card["attributes_read"]))
+    if card.get("returns") or card.get("returned"):
+        lines.append("- returns: " + ", ".join(f"`{r}`" for r in filter(None, [card.get("returns"), *card.get("returned", [])])))
     if card.get("raises"):
-        lines.append("raises: " + ", ".join(card["raises"]))
+        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card["raises"]))
     if card.get("callers"):
-        lines.append("called by: " + ", ".join(f"{c['id']} ({c['at']})" for c in card["callers"]))
+        lines.append("- called by: " + ", ".join(f"`{c['id']}` ({c['at']})" for c in card["callers"][:4]))
     return "\n".join(lines)

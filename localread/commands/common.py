@@ -1,4 +1,5 @@
-"""What every subcommand shares: the error boundary, the REPO argument, settings."""
+"""What every subcommand shares: the error boundary, the REPO argument, the model
+options, settings."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import typer
+
+from localread.config import Settings, load_settings
 from localread.errors import error_boundary
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+RepoArg = Annotated[Path | None, typer.Argument(help="Repository folder (default: current folder).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")]
+NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Static analysis only, no model.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model: catalog name, imported name or .gguf path.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Guarantee that nothing touches the network.")]
+GpuOpt = Annotated[int | None, typer.Option("--n-gpu-layers", help="Layers to offload to the GPU (-1: all; default: all when the build supports it).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs on stderr.")]
 
 
 def guarded(func: F) -> F:
@@ -27,9 +39,31 @@ def guarded(func: F) -> F:
 
 def print_json(data: Any) -> None:
     """The result on stdout as JSON, nothing else."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
 def repo_path(repo: Path | None) -> Path:
     return repo if repo is not None else Path.cwd()
+
+
+def split_repo_arg(args: list[str], name: str) -> tuple[Path, str]:
+    """`[REPO] NAME` positionals: one value is NAME in the current folder; two are
+    REPO and NAME. Anything else is a usage error (exit 2)."""
+    if len(args) == 1:
+        return Path.cwd(), args[0]
+    if len(args) == 2:
+        return Path(args[0]), args[1]
+    typer.echo(f"usage: expected [REPO] {name}, got {len(args)} arguments", err=True)
+    raise typer.Exit(2)
+
+
+def model_settings(*, offline: bool, verbose: bool, **flags: Any) -> Settings:
+    """Settings from the flags (unset flags are None), with the offline guarantee
+    applied to this process when asked for."""
+    settings = load_settings(offline=offline or None, verbose=verbose or None, **flags)
+    if settings.offline:
+        from localread.offline import enforce_offline
+
+        enforce_offline()
+    return settings

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from localread.commands.common import guarded, print_json, repo_path
-
-RepoArg = Annotated[Path | None, typer.Argument(help="Repository folder (default: current folder).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")]
+from localread.commands.common import JsonOpt, RepoArg, guarded, print_json, repo_path
 
 
 @guarded

@@ -96,3 +96,86 @@ def _name(chunk_id: str, repo: Repo) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("[", "\\[")
+
+
+def write_text(text: str) -> None:
+    """Model text as it streams, straight to stdout."""
+    import sys
+
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def render_facts(card: dict) -> None:
+    """The facts card of `explain`, before the narrative."""
+    stdout.print(f"[bold]{_escape(card['id'])}[/bold]  [dim]{card['kind']} {card['path']}:{card['start']}-{card['end']}[/dim]")
+    rows: list[tuple[str, str]] = [("signature", card["signature"])]
+    if card.get("docstring"):
+        rows.append(("docstring", card["docstring"]))
+    for p in card.get("parameters", []):
+        text = p["name"] + (f": {p['annotation']}" if p["annotation"] else "") + (f" = {p['default']}" if p["default"] else "")
+        rows.append(("parameter", text))
+    if card.get("returns") or card.get("returned"):
+        rows.append(("returns", ", ".join(filter(None, [card.get("returns"), *card.get("returned", [])]))))
+    for key, label in (("bases", "bases"), ("methods", "methods"), ("defines", "defines")):
+        if card.get(key):
+            rows.append((label, ", ".join(card[key])))
+    for line in card.get("outline", []):
+        rows.append(("calls", line))
+    for callee in card.get("callees", []):
+        rows.append(("callee", callee["id"] + (f" - {callee['summary']}" if callee.get("summary") else "")))
+    for c in card.get("callers", []):
+        rows.append(("caller", f"{c['id']} ({c['at']})"))
+    if card.get("attributes_written"):
+        rows.append(("sets", ", ".join("self." + a for a in card["attributes_written"])))
+    if card.get("attributes_read"):
+        rows.append(("reads", ", ".join("self." + a for a in card["attributes_read"])))
+    if card.get("raises"):
+        rows.append(("raises", ", ".join(card["raises"])))
+    if card.get("reading_path"):
+        rows.append(("reading path", card["reading_path"]))
+    table = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, _escape(value))
+    stdout.print(table)
+    stdout.print()
+
+
+def render_grounding(explanation) -> None:
+    """After the narrative: the grounding line (or nothing to check without a model)."""
+    if not explanation.narrative:
+        return
+    stdout.print()
+    if explanation.condensed:
+        stdout.print(f"[dim]note: {_escape(explanation.facts.get('condensed') or 'the source was condensed')}[/dim]")
+    if explanation.unverified:
+        stdout.print("[yellow]unverified:[/yellow] " + _escape(", ".join(explanation.unverified))
+                     + " [dim](named by the model, found nowhere in the repository)[/dim]")
+    else:
+        stdout.print("[green]grounding:[/green] every identifier the narrative names exists in the code")
+
+
+class TourPrinter:
+    """Prints a narrated tour step by step while the model streams."""
+
+    def __init__(self, repo: Repo, tour: Tour) -> None:
+        self.repo = repo
+        self.tour = tour
+        stdout.print(f"[bold]reading tour from {tour.entry.path}[/bold] ({len(tour.steps)} steps)")
+
+    def step(self, n: int, step) -> None:
+        indent = "  " * step.depth
+        stdout.print(f"\n{indent}[bold]{n}. {_escape(step.id)}[/bold]  [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]")
+        stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
+
+    def done(self, explanation) -> None:
+        write_text("\n")
+        if explanation.unverified:
+            stdout.print("[yellow]unverified:[/yellow] " + _escape(", ".join(explanation.unverified)))
+
+    def finish(self) -> None:
+        if self.tour.pruned:
+            stdout.print(f"\n{len(self.tour.pruned)} more symbols beyond the limits; best: "
+                         + ", ".join(p.id for p in self.tour.pruned[:5]), markup=False)

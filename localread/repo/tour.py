@@ -11,11 +11,15 @@ Depth and step limits prune by rank; what they prune is returned, best first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from localread.data import Chunk, ChunkKind, EdgeKind, Step
 from localread.errors import LocalreadError
 from localread.repo.analysis import Repo
 from localread.repo.entries import EntryPoint
+
+if TYPE_CHECKING:
+    from localread.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,13 @@ def pick_entry(repo: Repo, entry: str | None) -> EntryPoint:
             return EntryPoint(path=target.path, chunk=target.id, command=None, score=0.0, kinds=["chosen"])
         raise LocalreadError(f"--entry {entry}: no such Python file or module in {repo.root}")
     return EntryPoint(path=module.path, chunk=module.id, command=None, score=0.0, kinds=["chosen"])
+
+
+def default_tour(repo: Repo, settings: "Settings") -> Tour | None:
+    """The tour from the top entry point, or None when the repository has none."""
+    if not repo.entries:
+        return None
+    return build_tour(repo, repo.entries[0], max_depth=settings.max_depth, max_steps=settings.max_steps)
 
 
 def build_tour(repo: Repo, entry: EntryPoint, *, max_depth: int = 6, max_steps: int = 40) -> Tour:

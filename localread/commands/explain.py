@@ -1,0 +1,55 @@
+"""`localread explain`: the facts card of one symbol, the model's narrative, and the
+grounding check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from localread.commands.common import (
+    GpuOpt, JsonOpt, ModelOpt, NoLlmOpt, OfflineOpt, VerboseOpt, guarded, model_settings, print_json, split_repo_arg,
+)
+
+
+@guarded
+def explain_command(
+    args: Annotated[list[str], typer.Argument(metavar="[REPO] TARGET", show_default=False, help="TARGET: a symbol id, a unique suffix of one (Generator.generate), or PATH[:LINE].")],
+    no_llm: NoLlmOpt = False,
+    json_out: JsonOpt = False,
+    model: ModelOpt = None,
+    offline: OfflineOpt = False,
+    n_gpu_layers: GpuOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Explain one function, method, class or module of REPO (default: current folder)."""
+    from localread import explain
+    from localread.render import terminal
+    from localread.repo.analysis import analyze
+    from localread.repo.tour import default_tour
+    from localread.targets import resolve_target
+
+    repo_dir, target = split_repo_arg(args, "TARGET")
+    settings = model_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
+    repo = analyze(repo_dir)
+    terminal.warn_counts(repo.counts)
+    chunk = resolve_target(repo, target)
+    card = explain.facts_card(repo, chunk.id, default_tour(repo, settings))
+    if not json_out:
+        terminal.render_facts(card)
+    if no_llm:
+        result = explain.static_explanation(chunk, card)
+    else:
+        from localread.llm.engine import open_engine
+
+        with open_engine(settings) as engine:
+            on_text = None if json_out else terminal.write_text
+            result = explain.explain_chunk(repo, chunk, engine, max_tokens=settings.max_tokens, card=card, on_text=on_text)
+    if json_out:
+        print_json(explain.explain_json(repo, result))
+    else:
+        terminal.render_grounding(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explain")(explain_command)
