@@ -1,0 +1,456 @@
+"""The summarize report as files: DIR/index.md, one page per module under
+DIR/modules/, DIR/summary.json, and a marker listing what localread wrote there.
+
+`check_out_dir(out, repo_root)` refuses, before any work, a DIR that cannot be written
+or that holds files localread did not write (or another repository's report).
+`write_report(report, out)` writes every file atomically (a temporary file renamed
+into place), so a kill or a full disk never leaves a half-written page; pages of
+modules that no longer exist are removed.
+
+Determinism: the Markdown pages depend only on the repository, the model, the
+options and the summaries, never on time, paths outside the repository, or whether a
+summary came from the model now or from the store; the same commit, model and options
+give byte-identical pages. summary.json adds the run's own statistics and, per chunk,
+where its summary came from this time ("model", "cache", "static", "pending").
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from localread.data import Chunk, ChunkKind
+from localread.errors import LocalreadError
+from localread.grounding import repo_identifiers, unverified_names
+from localread.repo.rank import core_symbols
+from localread.summarize import (
+    OVERVIEW_ID,
+    PACKAGE_PREFIX,
+    Report,
+    Source,
+    first_sentence,
+)
+
+MARKER = ".localread-report.json"
+GENERATOR = "localread summarize"
+LOG_NAME = "summarize.log"
+CORE_LISTED = 15
+
+
+# --------------------------------------------------------------------------- out dir
+
+
+def check_out_dir(out: Path, repo_root: Path) -> None:
+    """Make sure the report can be written to `out`: creatable, writable, and either
+    empty or holding localread's own report of this repository. Raises LocalreadError
+    with what to do otherwise."""
+    if out.exists() and not out.is_dir():
+        raise LocalreadError(f"--out {out}: is a file; pass a folder for the report")
+    if out.is_dir():
+        try:
+            names = sorted(os.listdir(out))
+        except OSError as exc:
+            raise LocalreadError(f"--out {out}: cannot be read ({exc.strerror})") from None
+        if names and MARKER not in names:
+            raise LocalreadError(
+                f"--out {out}: the folder is not empty and holds no localread report; "
+                "choose a new or empty folder"
+            )
+        if MARKER in names:
+            previous = _read_marker(out)
+            if previous.get("repo") not in (None, str(repo_root)):
+                raise LocalreadError(
+                    f"--out {out}: holds the report of another repository ({previous.get('repo')}); "
+                    "choose another folder"
+                )
+    else:
+        try:
+            out.mkdir(parents=True)
+        except OSError as exc:
+            raise LocalreadError(f"--out {out}: cannot be created ({exc.strerror})") from None
+    probe = out / f".localread-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise LocalreadError(f"--out {out}: cannot be written ({exc.strerror})") from None
+
+
+def _read_marker(out: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("generator") == GENERATOR else {}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_report(report: Report, out: Path) -> list[Path]:
+    """Write the report into `out` (checked with check_out_dir); returns the files.
+
+    Raises LocalreadError when the disk is full or the folder cannot be written; the
+    summaries stay in the store, so the next run writes the report without model calls.
+    """
+    pages = page_names(report)
+    files: dict[str, str] = {}
+    known = repo_identifiers(report.repo)
+    for module_id, name in pages.items():
+        files[name] = module_page(report, module_id, pages, known)
+    files["index.md"] = index_page(report, pages)
+    files["summary.json"] = json.dumps(summary_json(report), indent=2, ensure_ascii=False) + "\n"
+    previous = set(_read_marker(out).get("files", []))
+    written: list[Path] = []
+    try:
+        (out / "modules").mkdir(parents=True, exist_ok=True)
+        for name in sorted(files):
+            written.append(_atomic_write(out / name, files[name]))
+        for stale in sorted(previous - set(files) - {LOG_NAME}):
+            if re.fullmatch(r"modules/[^/]+\.md", stale):
+                (out / stale).unlink(missing_ok=True)
+        marker = {"generator": GENERATOR, "repo": str(report.repo.root), "files": sorted([*files, LOG_NAME])}
+        _atomic_write(out / MARKER, json.dumps(marker, indent=2) + "\n")
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LocalreadError(
+                f"disk full while writing the report in {out}; free some space and run again "
+                "(the summaries are kept in the store, the next run only rewrites the report)"
+            ) from None
+        raise LocalreadError(f"cannot write the report in {out} ({exc.strerror or exc})") from None
+    return written
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def page_names(report: Report) -> dict[str, str]:
+    """Module id -> page path under the report (`modules/<id>.md`), unique even on a
+    case-insensitive file system."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for chunk in sorted(_modules(report), key=lambda c: c.path):
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", chunk.id) or "module"
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.lower())
+        names[chunk.id] = f"modules/{name}.md"
+    return names
+
+
+def _modules(report: Report) -> list[Chunk]:
+    return [c for c in report.repo.chunks.values() if c.kind is ChunkKind.MODULE]
+
+
+# --------------------------------------------------------------------------- text bits
+
+
+def _summary(report: Report, uid: str) -> str | None:
+    result = report.results.get(uid)
+    return result.summary if result is not None else None
+
+
+def _one_line(report: Report, uid: str) -> str:
+    result = report.results.get(uid)
+    if result is None or result.summary is None:
+        return "_pending_"
+    return _inline(first_sentence(result.summary) or "(no summary)")
+
+
+def _inline(text: str) -> str:
+    """Text that cannot break a table row or start a heading."""
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def _display(chunk: Chunk) -> str:
+    if chunk.kind is ChunkKind.MODULE:
+        return chunk.id
+    if chunk.kind is ChunkKind.MAIN:
+        return f"{chunk.module} __main__ block"
+    return chunk.qualname
+
+
+def _where(chunk: Chunk) -> str:
+    return f"`{chunk.path}:{chunk.start}`" if chunk.start == chunk.end else f"`{chunk.path}:{chunk.start}-{chunk.end}`"
+
+
+def _link(report: Report, pages: dict[str, str], chunk_id: str, *, from_index: bool) -> str:
+    chunk = report.repo.chunks.get(chunk_id)
+    if chunk is None:
+        return f"`{chunk_id}`"
+    page = pages.get(chunk.module)
+    if page is None:
+        return f"`{_display(chunk)}`"
+    target = page if from_index else page.split("/", 1)[1]
+    anchor = "" if chunk.kind is ChunkKind.MODULE else f"#{_anchor(chunk.id)}"
+    return f"[`{_display(chunk)}`]({target}{anchor})"
+
+
+def _anchor(chunk_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", chunk_id)
+
+
+def _status(report: Report, uid: str) -> str:
+    result = report.results.get(uid)
+    if result is None or result.source is Source.PENDING:
+        return "pending"
+    if result.source is Source.STATIC:
+        return "static (no model call)"
+    return "model"
+
+
+def _header_lines(report: Report) -> list[str]:
+    h = report.header
+    return [
+        (
+            f"> Generated by localread {h.localread_version} with model `{h.model_name}` "
+            f"(sha256 `{h.model_sha256}`), context {h.n_ctx} tokens, prompt version "
+            f"`{h.prompt_version}`; static summaries for trivial code: {'on' if h.static else 'off'}."
+        ),
+        (
+            "> Summaries are written by a small local model from the code and the facts found "
+            "in it; names it uses that do not exist in the code are flagged."
+        ),
+    ]
+
+
+def _coverage(report: Report) -> tuple[int, int, int, int]:
+    """(units, by the model, static, pending) over every unit of the plan."""
+    by_model = static = pending = 0
+    for uid in report.plan.order:
+        result = report.results.get(uid)
+        if result is None or result.source is Source.PENDING:
+            pending += 1
+        elif result.source is Source.STATIC:
+            static += 1
+        else:
+            by_model += 1
+    return len(report.plan.order), by_model, static, pending
+
+
+# --------------------------------------------------------------------------- index
+
+
+def index_page(report: Report, pages: dict[str, str]) -> str:
+    repo = report.repo
+    name = repo.layout.project_name or repo.root.name
+    lines = [f"# {name}: code summary", ""]
+    lines += _header_lines(report)
+    lines.append("")
+    total, by_model, static, pending = _coverage(report)
+    coverage = f"**Coverage:** {total - pending} of {total} summaries ({by_model} by the model, {static} static)"
+    if pending:
+        coverage += f"; {pending} pending, marked _pending_: run `localread summarize` again to continue."
+    else:
+        coverage += "; complete."
+    lines += [coverage, "", "## Overview", ""]
+    overview = _summary(report, OVERVIEW_ID)
+    lines.append(overview if overview is not None else "_Pending: the overview is written once every module is summarized._")
+    lines += ["", "## Install", ""]
+    if repo.layout.install:
+        lines += ["```bash", repo.layout.install, "```"]
+    else:
+        lines.append("No packaging file or requirements found.")
+    lines += ["", "## Entry points", ""]
+    if repo.entries:
+        lines += ["| # | file | how to run | evidence |", "|---|---|---|---|"]
+        for n, entry in enumerate(repo.entries[:10], 1):
+            command = f"`{_inline(entry.command)}`" if entry.command else ""
+            lines.append(f"| {n} | {_link(report, pages, entry.chunk, from_index=True)} (`{entry.path}`) | {command} | {', '.join(entry.kinds)} |")
+    else:
+        lines.append("No entry point found.")
+    lines += ["", "## Where the core is", ""]
+    core = core_symbols(repo.graph, repo.ranks, limit=CORE_LISTED)
+    for cid in core:
+        chunk = repo.chunks[cid]
+        lines.append(f"- {_link(report, pages, cid, from_index=True)} ({chunk.kind}, {_where(chunk)}): {_one_line(report, cid)}")
+    if not core:
+        lines.append("No classes or functions found.")
+    lines += ["", "## Reading tours", ""]
+    if not report.tours:
+        lines.append("No entry point to start a tour from.")
+    for n, tour in enumerate(report.tours, 1):
+        how = f" (`{_inline(tour.entry.command)}`)" if tour.entry.command else ""
+        lines += [f"### {n}. From `{tour.entry.path}`{how}", ""]
+        for i, step in enumerate(tour.steps, 1):
+            chunk = repo.chunks[step.id]
+            indent = "   " * min(step.depth, 6)
+            lines.append(f"{indent}{i}. {_link(report, pages, step.id, from_index=True)} ({chunk.kind}, {_where(chunk)}): {_one_line(report, step.id)}")
+            lines.append(f"{indent}   _{_inline(step.reason)}_")
+        if tour.pruned:
+            shown = ", ".join(_link(report, pages, p.id, from_index=True) for p in tour.pruned[:8])
+            lines += ["", f"Further, left out by the depth and step limits: {shown}" + (" ..." if len(tour.pruned) > 8 else "")]
+        lines.append("")
+    packages = sorted(report.plan.packages)
+    if packages:
+        lines += ["## Packages", "", "| package | folder | summary |", "|---|---|---|"]
+        for name in packages:
+            folder = report.plan.packages[name] or "."
+            lines.append(f"| [`{name}`]({pages[name]}) | `{folder}/` | {_one_line(report, PACKAGE_PREFIX + name)} |")
+        lines.append("")
+    lines += ["## Modules", "", "| module | file | chunks | pending | summary |", "|---|---|---|---|---|"]
+    for module in sorted(_modules(report), key=lambda c: c.path):
+        inside = [c for c in repo.chunks.values() if c.module == module.id and c.path == module.path]
+        waiting = sum(1 for c in inside if _status(report, c.id) == "pending")
+        lines.append(
+            f"| [`{module.id}`]({pages[module.id]}) | `{module.path}` | {len(inside)} | {waiting or ''} | {_one_line(report, module.id)} |"
+        )
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- module page
+
+
+def _facts(report: Report, chunk_id: str) -> dict[str, Any]:
+    """The facts card of a chunk (localread.facts), or {} when it cannot be built."""
+    from localread.facts import facts_card
+
+    try:
+        return facts_card(report.repo, chunk_id)
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def module_page(report: Report, module_id: str, pages: dict[str, str], known: frozenset[str]) -> str:
+    repo = report.repo
+    module = repo.chunks[module_id]
+    chunks = [c for c in repo.chunks.values() if c.module == module_id and c.path == module.path and c.id != module_id]
+    lines = [f"# module `{module.id}`", ""]
+    lines.append(f"{_where(module)} · [index](../index.md)")
+    lines.append("")
+    lines += _header_lines(report)
+    lines.append("")
+    lines += _summary_block(report, module, known)
+    outline = [f"- {_link(report, pages, c.id, from_index=False)} ({c.kind}, line {c.start}): {_one_line(report, c.id)}" for c in chunks]
+    if outline:
+        lines += ["", "## Contents", "", *outline]
+    for chunk in chunks:
+        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## `{_display(chunk)}` ({chunk.kind})", ""]
+        lines.append(_where(chunk))
+        lines.append("")
+        if chunk.signature and chunk.kind is not ChunkKind.MAIN:
+            lines += ["```python", chunk.signature, "```", ""]
+        lines += _summary_block(report, chunk, known)
+        facts = _fact_lines(report, chunk, pages, lambda cid: _link(report, pages, cid, from_index=False))
+        if facts:
+            lines += ["", "Facts:", "", *facts]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _summary_block(report: Report, chunk: Chunk, known: frozenset[str]) -> list[str]:
+    result = report.results.get(chunk.id)
+    if result is None or result.summary is None:
+        return ["**Summary:** _pending: not explained yet; the next run continues here._"]
+    lines = [f"**Summary** ({_status(report, chunk.id)}): {_inline(result.summary) or '(the model gave no summary)'}"]
+    if result.source is not Source.STATIC:
+        unverified = unverified_names(result.summary, known)
+        if unverified:
+            lines += ["", "⚠ Unverified: " + ", ".join(f"`{n}`" for n in unverified) + " (not found in the code)"]
+    return lines
+
+
+def _fact_lines(
+    report: Report, chunk: Chunk, pages: dict[str, str], link: Callable[[str], str]
+) -> list[str]:
+    card = _facts(report, chunk.id)
+    lines: list[str] = []
+    params = card.get("parameters") or []
+    if params:
+        shown = []
+        for p in params:
+            if isinstance(p, dict):
+                text = p.get("name", "?")
+                if p.get("annotation"):
+                    text += f": {p['annotation']}"
+                if p.get("default") is not None:
+                    text += f" = {p['default']}"
+                shown.append(f"`{text}`")
+            else:
+                shown.append(f"`{p}`")
+        lines.append("- parameters: " + ", ".join(shown))
+    if card.get("returns"):
+        lines.append(f"- returns: `{card['returns']}`")
+    if card.get("returned"):
+        lines.append("- returned: " + ", ".join(f"`{_inline(r)}`" for r in card["returned"][:6]))
+    if card.get("raises"):
+        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card["raises"]))
+    if card.get("attributes_written"):
+        # Sorted here: the facts card's order of attributes is not stable between calls.
+        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in sorted(card["attributes_written"])))
+    callees = [c["id"] if isinstance(c, dict) else c for c in card.get("callees") or []]
+    if callees:
+        lines.append("- calls:")
+        lines += [f"  - {link(cid)}: {_one_line(report, cid)}" for cid in callees if cid in report.repo.chunks]
+    callers = card.get("callers") or []
+    if callers:
+        shown = [f"{link(c['id'])} (`{c['at']}`)" if isinstance(c, dict) else link(c) for c in callers]
+        lines.append("- called by: " + ", ".join(shown))
+    outline = card.get("outline") or []
+    if outline:
+        lines.append("- call outline:")
+        lines += [f"  - `{_inline(step)}`" for step in outline[:20]]
+        if len(outline) > 20:
+            lines.append(f"  - ... {len(outline) - 20} more")
+    return lines
+
+
+# --------------------------------------------------------------------------- json
+
+
+def summary_json(report: Report) -> dict[str, Any]:
+    """The `summarize --json` / DIR/summary.json shape of DESIGN.md, plus the
+    overview, packages and the run header."""
+    h = report.header
+    chunks = []
+    for chunk in report.repo.chunks.values():
+        result = report.results.get(chunk.id)
+        chunks.append(
+            {
+                "id": chunk.id,
+                "kind": str(chunk.kind),
+                "path": chunk.path,
+                "start": chunk.start,
+                "end": chunk.end,
+                "summary": result.summary if result is not None else None,
+                "source": str(result.source) if result is not None else "pending",
+            }
+        )
+    overview = report.results.get(OVERVIEW_ID)
+    return {
+        "repo": str(report.repo.root),
+        "model": {"name": h.model_name, "sha256": h.model_sha256, "n_ctx": h.n_ctx},
+        "prompt_version": h.prompt_version,
+        "localread_version": h.localread_version,
+        "stats": report.stats.to_json(),
+        "stopped": report.stopped,
+        "overview": overview.summary if overview is not None else None,
+        "packages": [
+            {
+                "name": name,
+                "summary": _summary(report, PACKAGE_PREFIX + name),
+                "source": str(report.results[PACKAGE_PREFIX + name].source)
+                if PACKAGE_PREFIX + name in report.results
+                else "pending",
+            }
+            for name in sorted(report.plan.packages)
+        ],
+        "chunks": chunks,
+    }
