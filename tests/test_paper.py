@@ -467,3 +467,102 @@ def test_real_model_writes_grounded_reasons(tmp_path: Path) -> None:
     assert len(answers) == 6 and all(isinstance(a, str) for a in answers)
     assert {m.id for m in first.sections[0].matches} <= {m.id for m in pool.sections[0].matches}
     assert len(first.sections[0].matches) == 2
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def paper_app():
+    """The `paper` command on an app of its own, as `localread.cli` registers it."""
+    import typer
+
+    from localread.commands import paper as paper_cmd
+
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:  # a group, so that `paper` is a subcommand as in localread.cli
+        pass
+
+    paper_cmd.register(app)
+    return app
+
+
+def run_paper(*args: str):
+    from typer.testing import CliRunner
+
+    # a wide terminal, so that the table does not fold the words the test looks for
+    return CliRunner(env={"COLUMNS": "200"}).invoke(paper_app(), ["paper", *args], catch_exceptions=False)
+
+
+def test_command_json_both_directions() -> None:
+    result = run_paper(str(REPO), str(PAPER), "--no-llm", "--json", "--top", "2")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["paper"] == PAPER.as_posix()  # outside REPO: as given
+    titles = [s["title"] for s in data["sections"]]
+    assert "2.2 Gated attention encoder" in titles and "References" not in titles
+    for section in data["sections"]:
+        assert len(section["matches"]) <= 2
+        gold = LABELS["sections"].get(section["title"])
+        if gold:
+            assert section["matches"][0]["id"] in gold, section
+            assert section["matches"][0]["why"] is None
+    assert "5 Human study" in data["unmatched_sections"]
+    assert not set(LABELS["sections"]) & set(data["unmatched_sections"])
+    # in the code, not in the paper: core code no convincing match covers, such as
+    # the model builders and the weight download
+    uncovered = set(data["uncovered_symbols"])
+    assert uncovered and all(cid.startswith("protomem.") for cid in uncovered)
+    shown = {m["id"] for s in data["sections"] for m in s["matches"] if s["title"] not in data["unmatched_sections"]}
+    assert not uncovered & shown
+    code_only = {"protomem.build.build_protomem", "protomem.build._build", "protomem.build.build_base",
+                 "protomem.utils.checkpoint.download_weights", "protomem.utils.checkpoint.load_checkpoint"}
+    assert uncovered & code_only
+
+
+def test_command_one_positional_is_the_paper_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    repo = shutil.copytree(REPO, tmp_path / "repo")
+    (repo / "docs").mkdir()
+    shutil.copy(PAPER, repo / "docs" / "paper.md")
+    monkeypatch.chdir(repo)
+    result = run_paper("docs/paper.md", "--no-llm", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["paper"] == "docs/paper.md"  # relative to REPO
+
+
+def test_command_markdown_and_table() -> None:
+    md = run_paper(str(REPO), str(PAPER), "--no-llm", "--markdown")
+    assert md.exit_code == 0, md.output
+    assert "## 2.3 Prototype memory" in md.stdout
+    assert "| `protomem.modeling.memory.PrototypeMemory.update` | protomem/modeling/memory.py:" in md.stdout
+    assert "## In the code, not in the paper" in md.stdout and "- 5 Human study" in md.stdout
+    table = run_paper(str(REPO), str(PAPER), "--no-llm")
+    assert table.exit_code == 0, table.output
+    assert "2.6 Episodic training" in table.stdout and "no convincing match" in table.stdout
+    assert "In the paper, not found in the code" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("paper.docx", b"PK", "unknown paper format (.docx)"),
+        ("empty.pdf", b"", "the paper is empty"),
+        ("bad.txt", b"\xff\xfe\x00text", "not valid UTF-8"),
+    ],
+)
+def test_command_bad_input_is_one_line(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    (tmp_path / name).write_bytes(content)
+    result = run_paper(str(REPO), str(tmp_path / name), "--no-llm")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_command_rejects_json_with_markdown() -> None:
+    result = run_paper(str(REPO), str(PAPER), "--json", "--markdown")
+    assert result.exit_code == 1 and "choose one" in result.stderr

@@ -40,27 +40,28 @@ def _where(chunk_id: str, chunks: Mapping[str, Chunk]) -> str:
 
 
 def render_table(alignment: Alignment, chunks: Mapping[str, Chunk], console: Console) -> None:
-    """Print the alignment as one table plus the two reverse lists."""
+    """Print the alignment as one table (a row per match) plus the two reverse lists.
+    Matches below the convincing score are dim."""
     console.print(f"[bold]{escape(alignment.paper)}[/bold] <-> code", highlight=False)
-    table = Table(show_edge=False, show_lines=True)
-    for col in ("section", "symbol", "where", "score", "why"):
-        table.add_column(col, overflow="fold")
+    table = Table(show_edge=False)
+    table.add_column("section", max_width=30, overflow="fold")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("symbol and why", overflow="fold")
+    table.add_column("where", overflow="fold")
     for section in alignment.sections:
-        title = escape(section.title)
+        title = f"[bold]{escape(section.title)}[/bold]"
         if not section.matched:
             title += "\n[dim](no convincing match)[/dim]"
         if not section.matches:
-            table.add_row(title, "", "", "", "")
+            table.add_row(title, "", "", "", end_section=True)
             continue
-        symbols, wheres, scores, whys = [], [], [], []
-        for m in section.matches:
-            weak = m.score < alignment.threshold
-            style = "dim" if weak else "bold"
-            symbols.append(f"[{style}]{escape(m.id)}[/{style}]")
-            wheres.append(escape(_where(m.id, chunks)))
-            scores.append(f"{m.score:.2f}")
-            whys.append(escape(reason(m)))
-        table.add_row(title, "\n".join(symbols), "\n".join(wheres), "\n".join(scores), "\n".join(whys))
+        for n, m in enumerate(section.matches):
+            style = "dim" if m.score < alignment.threshold or not section.matched else "bold"
+            cell = f"[{style}]{escape(m.id)}[/{style}]"
+            if reason(m):
+                cell += f"\n[italic dim]{escape(reason(m))}[/italic dim]"
+            last = n == len(section.matches) - 1
+            table.add_row(title if n == 0 else "", f"{m.score:.2f}", cell, escape(_where(m.id, chunks)), end_section=last)
     console.print(table)
     console.print(f"\n[bold]{NOT_IN_PAPER}[/bold] (core symbols no section matches):")
     for cid in alignment.uncovered_symbols:
