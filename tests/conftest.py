@@ -3,7 +3,8 @@
 - `isolated_env` (autouse): HOME, XDG dirs, the Hugging Face home, LOCALREAD_CACHE_DIR and
   LOCALREAD_CONFIG point into a fresh temporary folder (not tmp_path, which tests use
   for their own repositories), and every LOCALREAD_* / HF_* variable of the caller is
-  cleared, so no test reads or writes the user's home or config.
+  cleared, so no test reads or writes the user's home or config; socket patches made
+  by the offline guarantee are undone after each test.
 - `default_model_file` (session): the real default model, assembled once per session.
 - `model_store`: LOCALREAD_MODELS_DIR pointing at the folder that holds it.
 - `default_engine` (session): a LlamaEngine on the default model, loaded once.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,8 +29,12 @@ from localread.config import Settings
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path_factory.mktemp("env")
     for var in list(os.environ):
-        if var.startswith(("LOCALREAD_", "HF_", "HUGGINGFACE_")):
+        if var.startswith(("LOCALREAD_", "HF_", "HUGGINGFACE_")) or var == "TRANSFORMERS_OFFLINE":
             monkeypatch.delenv(var)
+    # `--offline` replaces socket connection process-wide (localread.offline); undo
+    # that after each test so one offline test does not cut the network of the next.
+    monkeypatch.setattr(socket.socket, "connect", socket.socket.connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", socket.socket.connect_ex)
     home = root / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -23,7 +23,7 @@ from localread.llm.engine import (
     open_engine,
     physical_cores,
 )
-from localread.llm.models import ChatStyle, ResolvedModel
+from localread.llm.models import ChatStyle
 
 SHARED = (
     "The following are notes about small Python functions. Each note names the "
@@ -45,7 +45,10 @@ def test_fake_engine_replays_answers_and_records_requests() -> None:
     stream = fake.stream(Prompt(shared=SHARED, text="Function `neg(a)`:"), max_tokens=50)
     assert list(stream) == ["second"] and stream.result.text == "second"
     assert stream.result.reused_tokens > 0  # same shared part as the previous call
-    assert [call.prompt for call in fake.history] == [SHARED + prompt.text, SHARED + "Function `neg(a)`:"]
+    assert [call.prompt for call in fake.history] == [
+        SHARED + prompt.text,
+        SHARED + "Function `neg(a)`:",
+    ]
     assert fake.history[0].stop == ("\n\n",) and fake.history[0].max_tokens == 50
     with pytest.raises(RuntimeError, match="no answer enqueued"):
         fake.complete("again", max_tokens=5)
@@ -107,15 +110,21 @@ def test_not_enough_memory_is_a_clear_error(
     model = models.resolve_model(Settings(models_dir=tmp_path / "store"), str(path))
     monkeypatch.setattr(engine_mod, "available_memory", lambda: 8 * 2**30)
     # 80 layers x 8 heads x 256 x 2 bytes = 320 KiB per token: 128k tokens need 40 GiB.
-    with pytest.raises(LocalreadError, match=r"not enough memory .*131072-token context.*LOCALREAD_N_CTX"):
+    with pytest.raises(
+        LocalreadError, match=r"not enough memory .*131072-token context.*LOCALREAD_N_CTX"
+    ):
         engine_mod.check_memory(model, 131072, n_gpu_layers=0)
     engine_mod.check_memory(model, 4096, n_gpu_layers=0)  # 1.25 GiB: fine
     engine_mod.check_memory(model, 131072, n_gpu_layers=-1)  # GPU memory is not ours to judge
 
 
 @pytest.mark.model
-def test_a_file_llama_cpp_cannot_load_is_a_clear_error(tmp_path: Path, make_gguf: Callable[..., Path]) -> None:
-    model = models.resolve_model(Settings(models_dir=tmp_path / "store"), str(make_gguf(tmp_path / "m.gguf")))
+def test_a_file_llama_cpp_cannot_load_is_a_clear_error(
+    tmp_path: Path, make_gguf: Callable[..., Path]
+) -> None:
+    model = models.resolve_model(
+        Settings(models_dir=tmp_path / "store"), str(make_gguf(tmp_path / "m.gguf"))
+    )
     with pytest.raises(LocalreadError, match="could not load .*corrupt"):
         LlamaEngine(model, n_ctx=512, n_threads=1)
 
@@ -138,7 +147,9 @@ def test_open_engine_sets_context_threads_and_offload(default_engine: LlamaEngin
 
 @pytest.mark.model
 def test_settings_choose_context_and_threads(default_model_file: Path) -> None:
-    settings = Settings(models_dir=default_model_file.parent, n_ctx=1024, n_threads=1, n_gpu_layers=0)
+    settings = Settings(
+        models_dir=default_model_file.parent, n_ctx=1024, n_threads=1, n_gpu_layers=0
+    )
     with open_engine(settings) as engine:
         assert (engine.n_ctx, engine.n_threads, engine.n_gpu_layers) == (1024, 1, 0)
     assert engine._llm is None  # closed on leaving the block
@@ -158,7 +169,9 @@ def test_count_tokens_matches_what_the_model_evaluates(default_engine: LlamaEngi
 
 
 @pytest.mark.model
-def test_greedy_answers_do_not_depend_on_earlier_calls(default_engine: LlamaEngine, default_model_file: Path) -> None:
+def test_greedy_answers_do_not_depend_on_earlier_calls(
+    default_engine: LlamaEngine, default_model_file: Path
+) -> None:
     prompt = Prompt(shared=SHARED, text="Function `mul(a, b)`: returns", stop=("\n",))
     first = default_engine.complete(prompt, max_tokens=24)
     again = default_engine.complete(prompt, max_tokens=24)  # whole prompt cached
@@ -197,7 +210,7 @@ def test_stream_delivers_the_same_answer_in_pieces(default_engine: LlamaEngine) 
     whole = default_engine.complete(prompt, max_tokens=20)
     stream = default_engine.stream(prompt, max_tokens=20)
     with pytest.raises(RuntimeError, match="not been read"):
-        stream.result
+        _ = stream.result
     pieces = list(stream)
     assert len(pieces) > 1 and "".join(pieces) == whole.text == stream.result.text
     assert stream.result.completion_tokens == whole.completion_tokens > 0
@@ -283,7 +296,8 @@ def test_chat_template_formats_the_prompt(chat_engine: LlamaEngine) -> None:
     result = chat_engine.complete(prompt, max_tokens=8)
     assert result.prompt_tokens == chat_engine.count_tokens(prompt)
     second = chat_engine.complete(
-        Prompt(shared="Answer in one word.", text="What is 3 + 3?", style=ChatStyle.CHAT), max_tokens=8
+        Prompt(shared="Answer in one word.", text="What is 3 + 3?", style=ChatStyle.CHAT),
+        max_tokens=8,
     )
     assert second.reused_tokens > 0
 

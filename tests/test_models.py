@@ -88,14 +88,18 @@ def test_packaged_catalog_is_the_models_catalog() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ('[models.x]\nsource = "hf:a/b"\nfile = "x.gguf"\ncontext_length = 1\n'
-         'chat_style = "chat"\nsha256 = "abc"', "not 64 lowercase hex"),
+        (
+            '[models.x]\nsource = "hf:a/b"\nfile = "x.gguf"\ncontext_length = 1\nchat_style = "chat"\nsha256 = "abc"',
+            "not 64 lowercase hex",
+        ),
         ('[models.x]\nsource = "ftp:a"\nfile = "x.gguf"\ncontext_length = 1\nchat_style = "chat"',
          "must start with"),
         ('[models.x]\nsource = "hf:a/b"\ncontext_length = 1\nchat_style = "chat"', "'file'"),
     ],
 )  # fmt: skip
-def test_malformed_catalog_entry_is_one_clear_error(catalog: Callable[[str], None], extra: str, message: str) -> None:
+def test_malformed_catalog_entry_is_one_clear_error(
+    catalog: Callable[[str], None], extra: str, message: str
+) -> None:
     with pytest.raises(LocalreadError, match=message):
         catalog(extra)
 
@@ -190,7 +194,9 @@ def test_model_file_needs_tensors_and_architecture(tmp_path: Path, make_gguf: Ma
 # --------------------------------------------------------------------------- import
 
 
-def test_import_copies_checks_and_registers(tmp_path: Path, store: Path, make_gguf: MakeGGUF) -> None:
+def test_import_copies_checks_and_registers(
+    tmp_path: Path, store: Path, make_gguf: MakeGGUF
+) -> None:
     src = make_gguf(tmp_path / "Tiny-Model.Q4_K_M.gguf")
     entry = models.import_model(src, load_settings())
     assert entry.name == "tiny-model.q4_k_m"
@@ -207,7 +213,9 @@ def test_import_copies_checks_and_registers(tmp_path: Path, store: Path, make_gg
 
 
 def test_import_under_a_name_and_reimport(tmp_path: Path, store: Path, make_gguf: MakeGGUF) -> None:
-    src = make_gguf(tmp_path / "m.gguf", {"general.architecture": "llama", "tokenizer.chat_template": "{{x}}"})
+    src = make_gguf(
+        tmp_path / "m.gguf", {"general.architecture": "llama", "tokenizer.chat_template": "{{x}}"}
+    )
     assert models.import_model(src, load_settings(), name="mine").name == "mine"
     again = models.import_model(src, load_settings(), name="mine")  # same content: fine
     assert models.read_registry(store)["mine"].sha256 == again.sha256
@@ -253,7 +261,9 @@ def test_import_checks_a_published_checksum(
     assert models.resolve_model(load_settings(model="tiny-ok")).sha256 == sha(src)
 
 
-def test_import_refuses_bad_names_and_the_default(tmp_path: Path, store: Path, make_gguf: MakeGGUF) -> None:
+def test_import_refuses_bad_names_and_the_default(
+    tmp_path: Path, store: Path, make_gguf: MakeGGUF
+) -> None:
     src = make_gguf(tmp_path / "m.gguf")
     with pytest.raises(LocalreadError, match="model name"):
         models.import_model(src, load_settings(), name="../escape")
@@ -316,7 +326,9 @@ def test_unknown_and_missing_models_say_what_to_do(store: Path) -> None:
         models.resolve_model(load_settings(model="qwen2.5-coder-1.5b"))
 
 
-def test_default_model_is_assembled_once_and_repaired(default_model_file: Path, tmp_path: Path) -> None:
+def test_default_model_is_assembled_once_and_repaired(
+    default_model_file: Path, tmp_path: Path
+) -> None:
     store = default_model_file.parent
     before = default_model_file.stat().st_mtime_ns
     assert models.ensure_default_model(store) == default_model_file
@@ -364,10 +376,10 @@ class FakeHub:
                 if body:
                     self.wfile.write(data)
 
-            def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+            def do_HEAD(self) -> None:
                 self._serve(body=False)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._serve(body=True)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -456,7 +468,9 @@ def test_pull_rejects_a_download_that_is_not_gguf(
     assert models.read_registry(store) == {} and not (store / "tiny.gguf").exists()
 
 
-def test_pull_missing_file_and_unknown_name(store: Path, hub: FakeHub, catalog: Callable[[str], None]) -> None:
+def test_pull_missing_file_and_unknown_name(
+    store: Path, hub: FakeHub, catalog: Callable[[str], None]
+) -> None:
     catalog(_hub_entry("tiny", "tiny.gguf", None))
     with pytest.raises(LocalreadError, match="HTTP 404"):
         models.pull_model("tiny", load_settings())
@@ -466,7 +480,11 @@ def test_pull_missing_file_and_unknown_name(store: Path, hub: FakeHub, catalog: 
 
 @pytest.mark.parametrize("how", ["flag", "HF_HUB_OFFLINE", "LOCALREAD_OFFLINE"])
 def test_pull_refuses_offline_without_touching_the_network(
-    store: Path, hub: FakeHub, catalog: Callable[[str], None], monkeypatch: pytest.MonkeyPatch, how: str
+    store: Path,
+    hub: FakeHub,
+    catalog: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
 ) -> None:
     catalog(_hub_entry("tiny", "tiny.gguf", None))
     if how != "flag":
@@ -507,7 +525,9 @@ def test_cli_list_and_path(cli: Callable[..., object], model_store: Path) -> Non
     assert [r["name"] for r in rows][:1] == ["gemma3-270m"] and rows[0]["selected"] is True
     assert rows[0]["status"] == "ready"
     result = cli("models", "path")
-    assert result.exit_code == 0 and result.stdout.strip() == str(model_store / "gemma-3-270m-q4_k_m.gguf")
+    assert result.exit_code == 0 and result.stdout.strip() == str(
+        model_store / "gemma-3-270m-q4_k_m.gguf"
+    )
     text = cli("models", "list")
     assert "* gemma3-270m" in text.stdout and "not downloaded" in text.stdout
 
@@ -521,7 +541,9 @@ def test_cli_info(cli: Callable[..., object], model_store: Path) -> None:
     assert "status: not downloaded" in text and "sha256: -" in text
 
 
-def test_cli_import_and_errors(cli: Callable[..., object], store: Path, tmp_path: Path, make_gguf: MakeGGUF) -> None:
+def test_cli_import_and_errors(
+    cli: Callable[..., object], store: Path, tmp_path: Path, make_gguf: MakeGGUF
+) -> None:
     good = make_gguf(tmp_path / "good.gguf")
     result = cli("models", "import", str(good), "--name", "carried")
     assert result.exit_code == 0, result.output
@@ -547,7 +569,7 @@ def test_python_m_localread_models(model_store: Path) -> None:
         pytest.skip(f"cli.py imports command modules still being written: {missing}")
     result = subprocess.run(
         [sys.executable, "-m", "localread", "models", "list", "--json"],
-        capture_output=True, text=True, timeout=120, env=os.environ.copy(),
+        capture_output=True, text=True, timeout=120, env=os.environ.copy(), check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["name"] == "gemma3-270m"

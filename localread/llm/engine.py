@@ -118,12 +118,16 @@ class Engine(Protocol):
         """Tokens the prompt occupies in the context, as the model tokenizes it."""
         ...
 
-    def complete(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+    def complete(
+        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
+    ) -> Completion:
         """Generate up to max_tokens greedily (temperature 0, fixed seed). Raises
         LocalreadError when the prompt plus max_tokens does not fit n_ctx."""
         ...
 
-    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+    def stream(
+        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
+    ) -> CompletionStream:
         """Like complete, delivering text as it is generated."""
         ...
 
@@ -342,7 +346,10 @@ class LlamaEngine:
     def _chat_formatter(self, template: str) -> Callable[[Prompt], list[tuple[str, bool]]]:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        bos, eos = self._special_text(self._llm.token_bos()), self._special_text(self._llm.token_eos())
+        bos, eos = (
+            self._special_text(self._llm.token_bos()),
+            self._special_text(self._llm.token_eos()),
+        )
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         marks = ("\x00LOCALREAD-SYSTEM\x00", "\x00LOCALREAD-USER\x00")
 
@@ -370,8 +377,19 @@ class LlamaEngine:
                 head, sep, tail = rendered.partition(marks[1])
                 if not sep:
                     raise LocalreadError(f"the chat template of {self.model.name} drops messages")
-                return [(head, False), (prompt.shared + "\n\n", True), (prompt.text, True), (tail, False)]
-            return [(head, False), (prompt.shared, True), (middle, False), (prompt.text, True), (tail, False)]
+                return [
+                    (head, False),
+                    (prompt.shared + "\n\n", True),
+                    (prompt.text, True),
+                    (tail, False),
+                ]
+            return [
+                (head, False),
+                (prompt.shared, True),
+                (middle, False),
+                (prompt.text, True),
+                (tail, False),
+            ]
 
         return segments
 
@@ -395,7 +413,9 @@ class LlamaEngine:
         for i, (text, is_content) in enumerate(parts):
             add_bos = i == 0 and not (bos_text and text.startswith(bos_text))
             if text or add_bos:
-                tokens += llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not is_content)
+                tokens += llm.tokenize(
+                    text.encode("utf-8"), add_bos=add_bos, special=not is_content
+                )
             if is_content:
                 seen_content += 1
                 if seen_content == 1:
@@ -411,13 +431,17 @@ class LlamaEngine:
 
     # -- generation
 
-    def complete(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+    def complete(
+        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
+    ) -> Completion:
         stream = self.stream(prompt, max_tokens, stop)
         for _ in stream:
             pass
         return stream.result
 
-    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+    def stream(
+        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
+    ) -> CompletionStream:
         p = as_prompt(prompt)
         tokens, shared_len = self._tokens(p)
         error = fits_error(len(tokens), max_tokens, self.n_ctx)
@@ -576,13 +600,17 @@ class FakeEngine:
     def count_tokens(self, prompt: Prompt | str) -> int:
         return len(_FAKE_TOKEN.findall(self.render(prompt))) + 1  # + BOS
 
-    def complete(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> Completion:
+    def complete(
+        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
+    ) -> Completion:
         stream = self.stream(prompt, max_tokens, stop)
         for _ in stream:
             pass
         return stream.result
 
-    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+    def stream(
+        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
+    ) -> CompletionStream:
         if self.closed:
             raise RuntimeError("engine is closed")
         p = as_prompt(prompt)
@@ -611,8 +639,7 @@ class FakeEngine:
         words = re.findall(r"\S+\s*", answer)
         if len(words) > max_tokens:
             words, finish = words[:max_tokens], "length"
-        for word in words:
-            yield word
+        yield from words
         return Completion(
             text="".join(words),
             finish_reason=finish,

@@ -76,7 +76,19 @@ _MAX_STRING = 64 << 20
 _MAX_DIMS = 8
 
 # GGUF metadata value types -> struct format (scalars); 8 = string, 9 = array.
-_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_SCALAR = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
 _STRING, _ARRAY = 8, 9
 
 # ggml tensor types -> (elements per block, bytes per block), from gguf-py's
@@ -518,7 +530,9 @@ def _load_registry_raw(store: Path) -> dict[str, Any]:
             "models again"
         ) from None
     if not isinstance(data, dict) or data.get("schema") != REGISTRY_SCHEMA:
-        raise LocalreadError(f"model registry {path}: unknown format (schema {data.get('schema')!r})")
+        raise LocalreadError(
+            f"model registry {path}: unknown format (schema {data.get('schema')!r})"
+        )
     data.setdefault("models", {})
     data.setdefault("hashes", {})
     return data
@@ -838,22 +852,25 @@ def describe_model(settings: Settings, spec: str | None = None) -> dict[str, Any
     catalog = load_catalog()
     name = spec if spec is not None else settings.model
     entry = catalog.get(name) if name is not None else None
-    if entry is not None and not entry.embedded and name not in read_registry(settings.model_store):
-        if not (settings.model_store / entry.file).is_file():
-            return {
-                "name": entry.name,
-                "status": "not downloaded",
-                "source": entry.source,
-                "file": entry.file,
-                "sha256": entry.sha256,
-                "context_length": entry.context_length,
-                "chat_style": entry.chat_style.value,
-                "device": entry.device,
-                "description": entry.description,
-            }
+    if (
+        entry is not None
+        and not entry.embedded
+        and name not in read_registry(settings.model_store)
+        and not (settings.model_store / entry.file).is_file()
+    ):
+        return {
+            "name": entry.name,
+            "status": "not downloaded",
+            "source": entry.source,
+            "file": entry.file,
+            "sha256": entry.sha256,
+            "context_length": entry.context_length,
+            "chat_style": entry.chat_style.value,
+            "device": entry.device,
+            "description": entry.description,
+        }
     model = resolve_model(settings, spec)
-    info = model.gguf
-    assert info is not None  # resolve_model always reads the header
+    info = model.gguf or check_model_file(model.path)
     return {
         "name": model.name,
         "status": "ready",

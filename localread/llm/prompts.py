@@ -39,7 +39,7 @@ PROMPT_VERSION = "1"
 
 # How many docstring lines a condensed chunk keeps.
 DOCSTRING_LINES = 6
-_BLOCK = re.compile(r"^=== (\w+) ===$", re.M)
+_BLOCK = re.compile(r"^=== (\w+) ===$", re.MULTILINE)
 _COMPLETION_STOPS = ("\n\n", "\n## ", "\n```", "\nFacts:")
 
 
@@ -215,7 +215,7 @@ def condense_source(
         if last - first < STATEMENT_LINES:
             keep.update(range(first, last + 1))
     sig_end = _signature_end(lines)
-    keep.update(range(0, sig_end + 1))
+    keep.update(range(sig_end + 1))
     for k in sorted(keep):
         keep.update(_enclosing_headers(lines, k, sig_end))
     doc = _docstring_span(lines, sig_end)
@@ -276,10 +276,13 @@ def _items(blocks: dict[str, str], section: str, entries: Sequence[Summary]) -> 
 @dataclass(frozen=True, slots=True)
 class _Variant:
     source: Condensed
-    condensed: bool
     callees: int
     already_read: int
     call_lines_dropped: int
+
+    @property
+    def condensed(self) -> bool:
+        return self.source.elided_lines > 0
 
 
 def _variants(
@@ -290,18 +293,19 @@ def _variants(
     n_already: int,
 ) -> Iterator[_Variant]:
     """Ever smaller versions of the variable content, most faithful first."""
-    yield _Variant(Condensed(source, 0), False, n_callees, n_already, 0)
+    yield _Variant(Condensed(source, 0), n_callees, n_already, 0)
     ordered = sorted(n for n in set(call_lines) if start <= n < start + len(source.splitlines()))
     condensed = condense_source(source, start, ordered)
-    yield _Variant(condensed, True, n_callees, n_already, 0)
+    if condensed.elided_lines:
+        yield _Variant(condensed, n_callees, n_already, 0)
     for k in range(n_callees - 1, -1, -1):
-        yield _Variant(condensed, True, k, n_already, 0)
+        yield _Variant(condensed, k, n_already, 0)
     for k in range(n_already - 1, -1, -1):
-        yield _Variant(condensed, True, 0, k, 0)
+        yield _Variant(condensed, 0, k, 0)
     keep = len(ordered)
     while keep > 0:
         keep //= 2
-        yield _Variant(condense_source(source, start, ordered[:keep]), True, 0, 0, len(ordered) - keep)
+        yield _Variant(condense_source(source, start, ordered[:keep]), 0, 0, len(ordered) - keep)
 
 
 def _budget(
