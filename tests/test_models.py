@@ -297,6 +297,23 @@ def test_resolution_order_flag_env_config_default(
     assert default.sha256 == models.load_catalog().default_entry.sha256
 
 
+def test_a_registered_file_that_changed_is_refused(
+    tmp_path: Path, store: Path, make_gguf: MakeGGUF
+) -> None:
+    entry = models.import_model(make_gguf(tmp_path / "m.gguf"), load_settings(), name="m")
+    make_gguf(entry.path, tensors=3)  # overwritten in place: still a valid GGUF
+    with pytest.raises(LocalreadError, match="'m' .* changed since it was registered"):
+        models.resolve_model(load_settings(model="m"))
+
+
+def test_a_name_can_also_be_a_file_in_the_current_folder(
+    tmp_path: Path, store: Path, make_gguf: MakeGGUF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_gguf(tmp_path / "weights")
+    monkeypatch.chdir(tmp_path)
+    assert models.resolve_model(load_settings(model="weights")).source == "path"
+
+
 def test_a_path_is_used_as_is(tmp_path: Path, store: Path, make_gguf: MakeGGUF) -> None:
     path = make_gguf(tmp_path / "direct.gguf")
     resolved = models.resolve_model(load_settings(model=str(path)))

@@ -546,6 +546,7 @@ def _save_registry_raw(store: Path, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the registry is not a secret
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -701,17 +702,18 @@ class ResolvedModel:
 
 
 def _looks_like_path(spec: str) -> bool:
-    return spec.endswith(".gguf") or "/" in spec or os.sep in spec or Path(spec).is_file()
+    return spec.endswith(".gguf") or "/" in spec or os.sep in spec
 
 
 def resolve_model(settings: Settings, spec: str | None = None) -> ResolvedModel:
     """The model for `spec` (default: settings.model, which already holds --model >
     LOCALREAD_MODEL > config file; None means the catalog default).
 
-    A spec that names a file (ends in .gguf, contains a path separator, or exists) is
-    that file; otherwise a registered name, then a catalog name. The embedded default
-    is assembled on first use; a catalog model that is not on this machine is an
-    error that says how to get it. The file's GGUF header is checked either way.
+    A spec that ends in .gguf or contains a path separator is a file; otherwise a
+    registered name, then a catalog name, then a file in the current folder. The
+    embedded default is assembled on first use; a catalog model that is not on this
+    machine, or a registered file whose sha256 changed since it was registered, is an
+    error that says what to do. The file's GGUF header is checked either way.
     """
     store = settings.model_store
     catalog = load_catalog()
@@ -733,8 +735,17 @@ def resolve_model(settings: Settings, spec: str | None = None) -> ResolvedModel:
                 f"model {spec!r} is registered at {reg.path}, which no longer exists; "
                 f"import it again with `localread models import FILE --name {spec}`"
             )
-        return _resolved(spec, reg.path, cached_sha256(reg.path, store), "registry")
+        digest = cached_sha256(reg.path, store)
+        if digest != reg.sha256:
+            raise LocalreadError(
+                f"model {spec!r} ({reg.path}) changed since it was registered (sha256 "
+                f"{digest[:16]}..., registered {reg.sha256[:16]}...); import it again"
+            )
+        return _resolved(spec, reg.path, digest, "registry")
     entry = catalog.get(spec)
+    if entry is None and Path(spec).is_file():  # a file in the current folder
+        path = Path(spec)
+        return _resolved(path.stem, path.resolve(), cached_sha256(path, store), "path")
     if entry is None:
         known = sorted(set(catalog.entries) | set(registry))
         raise LocalreadError(
