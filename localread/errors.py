@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import typer
+
 EXIT_USER = 1
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
@@ -32,6 +34,8 @@ def error_boundary() -> Iterator[None]:
     """
     try:
         yield
+    except typer.Exit:
+        raise  # a deliberate exit code (usage errors): not ours to translate
     except LocalreadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USER) from None

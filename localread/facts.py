@@ -109,8 +109,8 @@ def _syntax_facts(repo: Repo, chunk: Chunk) -> dict[str, Any]:
     body = node.child_by_field_name("body") if node.type != "module" else node
     if body is None:
         return out
-    captures = QueryCursor(load_query("python-facts")).captures(body)
-    nested = [n for n in captures.get("nested", []) if n.id != node.id]
+    matches = [m for _, m in QueryCursor(load_query("python-facts")).matches(body)]
+    nested = [m["nested"][0] for m in matches if "nested" in m and m["nested"][0].id != node.id]
 
     def own(n: Node) -> bool:
         # Statements of nested defs belong to those chunks; a class chunk owns none.
@@ -119,19 +119,20 @@ def _syntax_facts(repo: Repo, chunk: Chunk) -> dict[str, Any]:
         )
 
     returned, raises, read, written = [], [], [], []
-    for ret in captures.get("return", []):
-        if own(ret) and ret.named_child_count:
-            returned.append(" ".join(node_text(ret.named_children[0]).split()))
-    for rai in captures.get("raise", []):
-        if own(rai) and rai.named_child_count:
-            exc = rai.named_children[0]
-            name = node_text(exc.child_by_field_name("function") if exc.type == "call" else exc)
-            raises.append(name)
-    for attr, obj, name in zip(captures.get("self.attribute", []), captures.get("self.object", []),
-                               captures.get("self.name", [])):
-        if node_text(obj) != "self" or not own(attr):
-            continue
-        (written if _is_assigned(attr) else read).append(node_text(name))
+    for match in matches:
+        if "return" in match:
+            ret = match["return"][0]
+            if own(ret) and ret.named_child_count:
+                returned.append(" ".join(node_text(ret.named_children[0]).split()))
+        elif "raise" in match:
+            rai = match["raise"][0]
+            if own(rai) and rai.named_child_count:
+                exc = rai.named_children[0]
+                raises.append(node_text(exc.child_by_field_name("function") if exc.type == "call" else exc))
+        elif "self.attribute" in match:
+            attr = match["self.attribute"][0]
+            if node_text(match["self.object"][0]) == "self" and own(attr):
+                (written if _is_assigned(attr) else read).append(node_text(match["self.name"][0]))
     out["returned"] = _unique(returned)
     out["raises"] = _unique(raises)
     out["attributes_written"] = _unique(written)
@@ -148,9 +149,12 @@ def _chunk_node(root: Node, chunk: Chunk) -> Node | None:
         node = stack.pop()
         if node.start_point.row > want or node.end_point.row < want:
             continue
-        if node.type in ("function_definition", "class_definition"):
-            span = node.parent if node.parent is not None and node.parent.type == "decorated_definition" else node
-            if span.start_point.row == want and node_text(node.child_by_field_name("name")) == chunk.name:
+        if node.type == "decorated_definition" and node.start_point.row == want:
+            inner = node.child_by_field_name("definition")
+            if inner is not None and node_text(inner.child_by_field_name("name")) == chunk.name:
+                return inner
+        if node.type in ("function_definition", "class_definition") and node.start_point.row == want:
+            if node_text(node.child_by_field_name("name")) == chunk.name:
                 return node
         if chunk.kind is ChunkKind.MAIN and node.type == "if_statement" and node.start_point.row == want:
             return node.child_by_field_name("consequence")

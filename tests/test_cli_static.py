@@ -148,7 +148,7 @@ def test_partial_results_with_a_warning(tmp_path: Path) -> None:
     assert [s["id"] for s in data["steps"]][:2] == ["run", "run.__main__"]
     assert "pkg.core.helper" in [s["id"] for s in data["steps"]]
     warning = result.stderr.strip()
-    assert warning.startswith("warning: 4 Python files read")
+    assert warning.startswith("warning: 5 Python files read")
     assert "1 with syntax errors (pkg/broken.py)" in warning
     assert "1 not valid UTF-8" in warning
     assert "1 unreadable or looping links skipped" in warning

@@ -12,7 +12,7 @@ from localread.repo.rank import core_symbols
 from localread.repo.tour import Tour
 
 stdout = Console(soft_wrap=False, highlight=False)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def warn_counts(counts: Counts) -> None:
