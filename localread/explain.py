@@ -79,7 +79,11 @@ def _run(
     else:
         on_text(prompt.answer_prefix)
         stream = engine.stream(prompt.prompt, prompt.max_tokens)
+        first = True
         for piece in stream:
+            if first and prompt.answer_prefix and piece[:1].isalnum():
+                piece = " " + piece  # as BudgetedPrompt.narrative joins them
+            first = False
             on_text(piece)
         narrative = prompt.narrative(stream.result)
     card["condensed"] = (

@@ -77,6 +77,10 @@ class BudgetedPrompt:
     def narrative(self, completion: Completion | str) -> str:
         """The model's answer as text a reader sees: answer_prefix + completion."""
         text = completion.text if isinstance(completion, Completion) else completion
+        # The model usually continues with a space; when it does not, add one rather
+        # than glue the name to the next word.
+        if self.answer_prefix and text and text[0].isalnum():
+            text = " " + text
         return (self.answer_prefix + text).strip()
 
 
