@@ -15,8 +15,8 @@ classes, modules, packages and the repository itself, reusing and committing wor
   repository never changes which edges are cut;
 - priority: the top entry point's reading tour first (with everything it needs),
   then the other tours and the highest-ranked symbols, then the rest by rank; among
-  units that are ready, those sharing the previous prompt's header (its module) come
-  first, so consecutive prompts share the longest prefix.
+  units that are ready, those of the previous prompt's module come first, so
+  consecutive prompts share the longest prefix (instructions, then module header).
 
 `summarize(repo, plan, store, model, ...)` walks that order. For each unit: a static
 summary when the chunk is trivial (a placeholder, a getter, `__repr__`, a one-line
@@ -24,8 +24,9 @@ return, `main()` under a `__main__` guard, an import-only module); else the stor
 keyed by `make_key(kind, {body, model sha256, prompt version, sampling})` where
 `body` is everything the prompt says about this unit (its source, its inputs'
 summaries); else one model call, committed to the store at once. The module header
-(file, docstring, imports) is the shared prefix of a group of prompts and is not in
-the key, so identical sources in different files share one explanation. The engine
+(file, imports) is context, not part of the key, so identical sources in different
+files share one explanation. Every prompt starts with the same instructions and
+examples, the engine's shared prefix, evaluated once and reused by every call. The engine
 is opened on the first model call only: a rerun on an unchanged repository loads no
 model and makes no call.
 
@@ -73,7 +74,9 @@ log = logging.getLogger("localread.summarize")
 
 # Answer budgets (tokens). A code summary is one or two sentences; the overview is a
 # short paragraph.
-MAX_TOKENS = {"code": 64, "class": 64, "module": 80, "package": 80, "overview": 160}
+MAX_TOKENS = {"code": 48, "class": 48, "module": 64, "package": 64, "overview": 96}
+# Sentences kept of an answer: small models go on once they have said it.
+MAX_SENTENCES = {"code": 2, "class": 2, "module": 2, "package": 2, "overview": 3}
 # One-line summaries handed to callers are cut at this many characters.
 ONE_LINE_CHARS = 200
 # Inputs listed in one prompt, at most (callees of a huge dispatcher, modules of a
@@ -87,7 +90,10 @@ RESERVED_TOKENS = 1100
 # Seconds kept in hand before a deadline for writing the report.
 REPORT_MARGIN_S = 5.0
 # Where an answer ends: a blank line, or the model starting the next piece itself.
-STOPS = ("\n\n", "\nCode:", "\nFile:", "\n```", "\nSummary:")
+# A summary is one line; a stop on any newline would end an answer that opens with
+# one, so the stops are the ways small models go on: the next piece, a list.
+STOPS = ("\n\n", "\n-", "\n```", "\nCode:", "\nFile:", "\nSummary:", "\nDefines:",
+         "\nMethods:", "\nCalls:", "\nContains:", "\nPackage ")
 # How many entry points get a reading tour in the report.
 TOURS = 3
 # The highest-ranked symbols summarized right after the top tour.
@@ -590,13 +596,32 @@ def _static_main(node: ast.If) -> str | None:
     return f"Runs `{text}` when the file is executed as a script." if text else None
 
 
-def _static_module(source: str) -> str | None:
-    """An import-only (or empty) module: what it re-exports."""
+def _static_setup(body: list[ast.stmt]) -> str | None:
+    """setup.py that only imports and calls setup(...): packaging, not code to read."""
+    calls = [s for s in body if not isinstance(s, ast.Import | ast.ImportFrom)]
+    if len(calls) != 1 or not isinstance(calls[0], ast.Expr) or not isinstance(calls[0].value, ast.Call):
+        return None
+    call = calls[0].value
+    if ast.unparse(call.func).rsplit(".", 1)[-1] != "setup":
+        return None
+    name = next(
+        (k.value.value for k in call.keywords
+         if k.arg == "name" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)),
+        None,
+    )
+    what = f"the `{name}` project" if name else "the project"
+    return f"Packaging script: declares {what} to setuptools, which installs it."
+
+
+def _static_module(source: str, path: str = "") -> str | None:
+    """An import-only (or empty) module: what it re-exports; a plain setup.py."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
     doc, body = _strip_docstring(tree.body)
+    if path == "setup.py":
+        return _static_setup(body)
     names: list[str] = []
     sources: list[str] = []
     for stmt in body:
@@ -621,13 +646,13 @@ def _static_module(source: str) -> str | None:
 def static_summary(chunk: Chunk, source: str, has_children: bool) -> str | None:
     """A summary written without a model for a trivial chunk, or None.
 
-    Trivial: a function or method whose body is empty, `pass`, `...`, a docstring or
+    Trivial: a setup.py that only calls setup(...); a function or method whose body is empty, `pass`, `...`, a docstring or
     `raise NotImplementedError`, or a single short `return expr` / `self.x = y`;
     `__repr__`/`__str__` with one return; a class with no body of its own and no
     members; a `__main__` block that only calls one function; a module of imports
     only. A docstring's first sentence is preferred to a generated phrase."""
     if chunk.kind is ChunkKind.MODULE:
-        return None if has_children else _static_module(source)
+        return None if has_children else _static_module(source, chunk.path)
     try:
         tree = ast.parse(textwrap.dedent(source))
     except (SyntaxError, ValueError):
@@ -679,6 +704,7 @@ class UnitPrompt:
     header: str
     body: str
     max_tokens: int
+    answer_prefix: str = ""  # words the prompt puts in the model's mouth
 
 
 class _Sources:
@@ -824,7 +850,11 @@ class PromptBuilder:
             UnitKind.PACKAGE: self._package,
             UnitKind.OVERVIEW: self._overview,
         }[unit.kind](unit, inputs, max_tokens)
-        return UnitPrompt(self.header(unit), body + "\nSummary:", max_tokens)
+        # The overview starts the answer for the model: left alone, a small model
+        # continues the list of contents instead of describing the repository.
+        prefix = "This repository" if unit.kind is UnitKind.OVERVIEW else ""
+        ending = "\nSummary: " + prefix if prefix else "\nSummary:"
+        return UnitPrompt(self.header(unit), body + ending, max_tokens, prefix)
 
     def _code(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
         chunk = self.repo.chunks[unit.id]
@@ -880,20 +910,20 @@ class PromptBuilder:
     def _overview(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
         layout = self.repo.layout
         lines = ["Code: the whole repository"]
-        readme = readme_intro(self.repo)
-        if readme:
-            lines.append(f"README: {readme}")
-        if layout.install:
-            lines.append(f"Install: {layout.install}")
-        entries = [e for e in self.repo.entries[:5]]
-        if entries:
-            lines.append("Entry points:")
-            lines += [f"- {e.path}" + (f": `{e.command}`" if e.command else "") for e in entries]
         ranked = sorted(inputs, key=lambda p: (-_rank(self.repo, p[0]), p[0]))
         kept = {u for u, _ in ranked[:MAX_INPUTS]}
         lines += _inputs_text(self.repo, "Contents", [p for p in inputs if p[0] in kept], with_kind=False)
         if len(inputs) > MAX_INPUTS:
             lines.append(f"- and {len(inputs) - MAX_INPUTS} more")
+        entries = self.repo.entries[:5]
+        if entries:
+            lines.append("Run with: " + "; ".join(f"`{e.command}`" if e.command else f"`{e.path}`" for e in entries))
+        if layout.install:
+            lines.append(f"Install: `{layout.install}`")
+        # The README last, nearest the answer: what the authors say the code is for.
+        readme = readme_intro(self.repo)
+        if readme:
+            lines.append(f"README: {readme}")
         return "\n".join(lines)
 
 
@@ -932,16 +962,17 @@ def readme_intro(repo: Repo, limit: int = 600) -> str | None:
     return joined[:limit] or None
 
 
-def clean_answer(text: str) -> str:
-    """A model's answer as a summary: one paragraph, sentences not repeated (small
-    models loop), an unfinished last sentence dropped when a finished one precedes."""
-    flat = " ".join(text.strip().split("\n\n", 1)[0].split())
-    flat = flat.removeprefix("Summary:").strip()
-    sentences = re.split(r"(?<=[.!?])\s+", flat)
+def clean_answer(text: str, max_sentences: int = 2) -> str:
+    """A model's answer as a summary: its first non-empty line, sentences not repeated
+    (small models loop), at most max_sentences, and an unfinished last sentence dropped
+    when a finished one precedes it."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    flat = " ".join(lines[0].split()).removeprefix("Summary:").strip() if lines else ""
     kept: list[str] = []
-    for sentence in sentences:
+    for sentence in re.split(r"(?<=[.!?])\s+", flat):
         if sentence and sentence not in kept:
             kept.append(sentence)
+    kept = kept[:max_sentences]
     if len(kept) > 1 and not kept[-1].endswith((".", "!", "?", "`", ")")):
         kept.pop()
     return " ".join(kept).strip()
@@ -1118,7 +1149,10 @@ class _Runner:
             prompt.max_tokens,
         )
         seconds = time.monotonic() - started
-        summary = clean_answer(completion.text)
+        text = completion.text
+        if prompt.answer_prefix:
+            text = prompt.answer_prefix + ("" if text[:1].isspace() else " ") + text
+        summary = clean_answer(text, MAX_SENTENCES[unit.kind.value])
         self.store.put(
             Entry(
                 key=key,

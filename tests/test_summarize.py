@@ -43,6 +43,7 @@ from localread.summarize import (
     build_plan,
     known_tours,
     make_budget,
+    prompt_version,
     static_summary,
     summarize,
     templates,
@@ -303,7 +304,7 @@ def test_max_calls_stops_cleanly_and_the_next_run_continues_without_repeats(tmp_
     done = by_source(first, Source.MODEL)
     assert all(first.plan.priority[uid][0] == 0 for uid in done)
     out = tmp_path / "out"
-    markdown.check_out_dir(out, first.repo.root)
+    markdown.claim_out_dir(out, first.repo.root)
     markdown.write_report(first, out)
     data = json.loads((out / "summary.json").read_text())
     assert data["stats"]["llm_calls"] == 5 and data["stats"]["pending"] == first.stats.pending
@@ -318,7 +319,7 @@ def test_max_calls_stops_cleanly_and_the_next_run_continues_without_repeats(tmp_
     assert len(prompts) == len(set(prompts)) == needed
     markdown.write_report(second, out)
     reference = tmp_path / "reference"
-    markdown.check_out_dir(reference, complete.repo.root)
+    markdown.claim_out_dir(reference, complete.repo.root)
     markdown.write_report(complete, reference)
     assert pages(out) == pages(reference)
 
@@ -478,7 +479,7 @@ def test_report_is_deterministic_and_complete(tmp_path: Path) -> None:
     outs = []
     for n, report in enumerate((first, second, cached)):
         out = tmp_path / f"out{n}"
-        markdown.check_out_dir(out, report.repo.root)
+        markdown.claim_out_dir(out, report.repo.root)
         markdown.write_report(report, out)
         outs.append(out)
     assert pages(outs[0]) == pages(outs[1]) == pages(outs[2])
@@ -493,7 +494,7 @@ def test_report_is_deterministic_and_complete(tmp_path: Path) -> None:
     index = (outs[0] / "index.md").read_text()
     for section in ("## Overview", "## Install", "pip install -e .", "## Entry points", "## Where the core is",
                     "## Reading tours", "### 1. From `scripts/train.py`", "## Packages", "## Modules", "sha256 `",
-                    "prompt version `summarize-1`", "context 4096 tokens", "localread 0.1.0"):
+                    f"prompt version `{prompt_version()}`", "context 4096 tokens", "localread 0.1.0"):
         assert section in index, section
     assert first.results[OVERVIEW_ID].summary in index
     page = (outs[0] / "modules" / "tinynet.model.md").read_text()
@@ -515,7 +516,7 @@ class Inventive(ScriptedEngine):
 def test_unverified_names_are_flagged_on_the_page(tmp_path: Path) -> None:
     report = run(SMALL, tmp_path / STORE_NAME, Inventive())
     out = tmp_path / "out"
-    markdown.check_out_dir(out, report.repo.root)
+    markdown.claim_out_dir(out, report.repo.root)
     markdown.write_report(report, out)
     page = (out / "modules" / "tinynet.model.md").read_text()
     assert "⚠ Unverified: `frobnicate_weights` (not found in the code)" in page
@@ -529,26 +530,37 @@ def test_out_dir_checks(tmp_path: Path) -> None:
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("x")
     with pytest.raises(LocalreadError, match="not empty and holds no localread report"):
-        markdown.check_out_dir(foreign, repo)
+        markdown.claim_out_dir(foreign, repo)
     (tmp_path / "file").write_text("x")
     with pytest.raises(LocalreadError, match="is a file"):
-        markdown.check_out_dir(tmp_path / "file", repo)
+        markdown.claim_out_dir(tmp_path / "file", repo)
     with pytest.raises(LocalreadError, match="cannot be created"):
-        markdown.check_out_dir(tmp_path / "file" / "out", repo)
+        markdown.claim_out_dir(tmp_path / "file" / "out", repo)
     other = tmp_path / "other"
     other.mkdir()
     (other / markdown.MARKER).write_text(json.dumps({"generator": markdown.GENERATOR, "repo": "/elsewhere", "files": []}))
     with pytest.raises(LocalreadError, match="another repository"):
-        markdown.check_out_dir(other, repo)
+        markdown.claim_out_dir(other, repo)
     fresh = tmp_path / "fresh" / "nested"
-    markdown.check_out_dir(fresh, repo)
+    markdown.claim_out_dir(fresh, repo)
     assert fresh.is_dir()
+
+
+def test_out_dir_of_a_run_killed_before_its_first_report_is_reused(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    out = tmp_path / "out"
+    markdown.claim_out_dir(out, repo)
+    (out / markdown.LOG_NAME).write_text("2026-01-01 22:00:00 INFO summarize ...\n")  # then SIGKILL
+    markdown.claim_out_dir(out, repo)
+    with pytest.raises(LocalreadError, match="another repository"):
+        markdown.claim_out_dir(out, tmp_path / "elsewhere")
 
 
 def test_disk_full_while_writing_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = run(SMALL, tmp_path / STORE_NAME)
     out = tmp_path / "out"
-    markdown.check_out_dir(out, report.repo.root)
+    markdown.claim_out_dir(out, report.repo.root)
     markdown.write_report(report, out)
     before = pages(out)
     real_fsync = os.fsync
@@ -576,13 +588,13 @@ def test_stale_module_pages_are_removed(tmp_path: Path) -> None:
     root = copy_repo(TINY, tmp_path)
     out = tmp_path / "out"
     report = run(root, tmp_path / STORE_NAME)
-    markdown.check_out_dir(out, report.repo.root)
+    markdown.claim_out_dir(out, report.repo.root)
     markdown.write_report(report, out)
     assert (out / "modules" / "calc.ops.md").is_file()
     (root / "calc" / "ops.py").rename(root / "calc" / "stats.py")
     (root / "calc" / "__init__.py").write_text("from .stats import normalize\n")
     report = run(root, tmp_path / STORE_NAME)
-    markdown.check_out_dir(out, report.repo.root)
+    markdown.claim_out_dir(out, report.repo.root)
     markdown.write_report(report, out)
     assert not (out / "modules" / "calc.ops.md").exists()
     assert (out / "modules" / "calc.stats.md").is_file()
@@ -648,8 +660,7 @@ def test_real_model_one_function_change_and_fresh_run_agree(tmp_path: Path, defa
     for uid, result in first.results.items():
         assert result.summary, f"empty summary for {uid}"
     ops = root / "calc" / "ops.py"
-    ops.write_text(ops.read_text().replace("total = sum(values)\n    return total / len(values)",
-                                           "return sum(values) / max(len(values), 1)"))
+    ops.write_text(ops.read_text().replace("return total / len(values)", "return total / max(len(values), 1)"))
     second = run(root, tmp_path / STORE_NAME, engine)
     redone = by_source(second, Source.MODEL)
     assert "calc.ops.mean" in redone
@@ -660,7 +671,7 @@ def test_real_model_one_function_change_and_fresh_run_agree(tmp_path: Path, defa
     outs = []
     for n, report in enumerate((second, fresh)):
         out = tmp_path / f"out{n}"
-        markdown.check_out_dir(out, report.repo.root)
+        markdown.claim_out_dir(out, report.repo.root)
         markdown.write_report(report, out)
         outs.append(out)
     assert pages(outs[0]) == pages(outs[1])
@@ -701,13 +712,16 @@ def test_real_model_cli_lock_sigkill_resume_and_free_rerun(tmp_path: Path, model
     assert data["stats"]["pending"] == 0
     assert data["stats"]["llm_calls"] == _rows(store) - kept  # no repeats, nothing lost
     assert "did not finish; resuming" in (out / markdown.LOG_NAME).read_text()
-    assert data["model"]["sha256"] and data["prompt_version"] == "summarize-1"
+    assert data["model"]["sha256"] and data["prompt_version"] == prompt_version()
     before = pages(out)
     rerun = _cli([str(root), "--out", str(out), "--json"], env)
     stdout, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     again = json.loads(stdout)
-    assert again["stats"]["llm_calls"] == 0 and again["stats"]["cached"] == data["stats"]["llm_calls"] + data["stats"]["cached"] + kept
+    # What the killed run committed was served from the store to the resumed run.
+    assert data["stats"]["cached"] >= kept
+    assert again["stats"]["llm_calls"] == 0
+    assert again["stats"]["cached"] == data["stats"]["llm_calls"] + data["stats"]["cached"]
     assert pages(out) == before
 
 

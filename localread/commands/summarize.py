@@ -62,7 +62,7 @@ def summarize_command(
     result = analyze(repo_path(repo))
     terminal.warn_counts(result.counts)
     out_dir = out if out is not None else default_out_dir(settings, result.root)
-    markdown.check_out_dir(out_dir, result.root)
+    markdown.claim_out_dir(out_dir, result.root)
     stop = StopRequest()
     with _logging(out_dir / markdown.LOG_NAME), _progress() as on_progress, stop.graceful():
         report = run(result, settings, options, out_dir, on_progress=on_progress, should_stop=stop)

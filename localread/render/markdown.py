@@ -1,8 +1,9 @@
 """The summarize report as files: DIR/index.md, one page per module under
 DIR/modules/, DIR/summary.json, and a marker listing what localread wrote there.
 
-`check_out_dir(out, repo_root)` refuses, before any work, a DIR that cannot be written
-or that holds files localread did not write (or another repository's report).
+`claim_out_dir(out, repo_root)` refuses, before any work, a DIR that cannot be written
+or that holds files localread did not write (or another repository's report), and
+marks it as this repository's report folder.
 `write_report(report, out)` writes every file atomically (a temporary file renamed
 into place), so a kill or a full disk never leaves a half-written page; pages of
 modules that no longer exist are removed.
@@ -45,10 +46,12 @@ CORE_LISTED = 15
 # --------------------------------------------------------------------------- out dir
 
 
-def check_out_dir(out: Path, repo_root: Path) -> None:
-    """Make sure the report can be written to `out`: creatable, writable, and either
-    empty or holding localread's own report of this repository. Raises LocalreadError
-    with what to do otherwise."""
+def claim_out_dir(out: Path, repo_root: Path) -> None:
+    """Make sure the report can be written to `out` (creatable, writable, and either
+    empty or holding localread's own report of this repository), then mark it as
+    localread's at once, so that a run killed before its first report (which leaves
+    only its log there) is resumed, not refused. Raises LocalreadError with what to
+    do otherwise."""
     if out.exists() and not out.is_dir():
         raise LocalreadError(f"--out {out}: is a file; pass a folder for the report")
     if out.is_dir():
@@ -73,10 +76,10 @@ def check_out_dir(out: Path, repo_root: Path) -> None:
             out.mkdir(parents=True)
         except OSError as exc:
             raise LocalreadError(f"--out {out}: cannot be created ({exc.strerror})") from None
-    probe = out / f".localread-probe-{os.getpid()}"
+    marker = _read_marker(out)
+    claim = {"generator": GENERATOR, "repo": str(repo_root), "files": marker.get("files", [])}
     try:
-        probe.write_bytes(b"")
-        probe.unlink()
+        _atomic_write(out / MARKER, json.dumps(claim, indent=2) + "\n")
     except OSError as exc:
         raise LocalreadError(f"--out {out}: cannot be written ({exc.strerror})") from None
 
@@ -93,7 +96,7 @@ def _read_marker(out: Path) -> dict[str, Any]:
 
 
 def write_report(report: Report, out: Path) -> list[Path]:
-    """Write the report into `out` (checked with check_out_dir); returns the files.
+    """Write the report into `out` (claimed with claim_out_dir); returns the files.
 
     Raises LocalreadError when the disk is full or the folder cannot be written; the
     summaries stay in the store, so the next run writes the report without model calls.
