@@ -190,7 +190,15 @@ class _Walker:
             return
         init = self._constructor(cls)
         if init is not None and init.id not in self.seen:
-            self.visit(init, depth + 1, f"constructor of `{_display(cls)}`, runs when it is built at {where}")
+            built = self._built_at(cls) or where
+            self.visit(init, depth + 1, f"constructor of `{_display(cls)}`, runs when it is built at {built}")
+
+    def _built_at(self, cls: Chunk) -> str | None:
+        """Where the class is first instantiated in the repository (path:line)."""
+        sites = sorted(
+            (e.path, e.line) for e in self.graph.callers(cls.id) if e.kind is EdgeKind.INSTANTIATES
+        )
+        return f"{sites[0][0]}:{sites[0][1]}" if sites else None
 
     def _constructor(self, cls: Chunk) -> Chunk | None:
         """`__init__` of the class or of its nearest repo base class."""
