@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import gc
 import re
 from bisect import bisect_left, bisect_right
 from collections import deque
@@ -250,6 +251,16 @@ def extract_file(
 
     chunks: the file's chunks from `extract_chunks` on the same tree (module first).
     """
+    enabled = gc.isenabled()
+    gc.disable()  # the many small tuples made here are no garbage cycles (see build_graph)
+    try:
+        return _extract(tree, source, file, chunks)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: list[Chunk]) -> FileSymbols:
     query, tags = _query_tags()
     by_key: dict[tuple[str, int], Chunk] = {}
     mains: dict[int, Chunk] = {}
@@ -519,25 +530,38 @@ def _lambda_names(text: bytes) -> list[str]:
 # Build: names, types, call targets
 # --------------------------------------------------------------------------------------
 
+# Atom kinds. Atoms are tuples of ints (names interned), so that sets of atoms iterate
+# in the same order in every run (str hashes are randomized per process) and the
+# worklist visits keys in the same order: results are the same run after run.
+M, C, I, W, F, X, XR, XB, SEQ, DICT, TUP, NS, SUP, CM, MISS, FX = range(16)
+_REPO_KINDS = frozenset({M, C, I, W, F, NS, SUP, MISS, FX})
+_OUTSIDE_KINDS = frozenset({X, XR, MISS, CM})
+
 EMPTY: frozenset = frozenset()
 _BUILTINS = frozenset(dir(builtins))
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_DOTTED_BYTES = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _SELF_ATTR = re.compile(r"([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)\Z")
 _MUTATORS = {
     # method -> (argument index, ops): how `x.method(...)` adds to what x holds
-    "append": (0, (("wrap", "seq"),)),
-    "add": (0, (("wrap", "seq"),)),
-    "extend": (0, (("iter",), ("wrap", "seq"))),
-    "insert": (1, (("wrap", "seq"),)),
-    "update": (0, (("values",), ("wrap", "dict"))),
-    "setdefault": (1, (("wrap", "dict"),)),
+    "append": (0, (("wrap", SEQ),)),
+    "add": (0, (("wrap", SEQ),)),
+    "extend": (0, (("iter",), ("wrap", SEQ))),
+    "insert": (1, (("wrap", SEQ),)),
+    "update": (0, (("values",), ("wrap", DICT))),
+    "setdefault": (1, (("wrap", DICT),)),
 }
-_MAX_DEPTH = 60  # nested on-demand evaluations before deferring to the worklist
+_MAX_DEPTH = 50  # nested on-demand evaluations before deferring to the worklist
 _MAX_NEST = 3  # containers of containers deeper than this are dropped
 _MAX_OUTSIDE = 8  # more external/missing names than this in one value widen to "unknown"
 _MAX_DOTS = 8  # longer external dotted names widen to "unknown"
-_UNKNOWN_EXTERNAL = ("x", "?")
-_UNKNOWN_MISSING = ("miss", "?")
+# A function called from more call sites than this is a library-style utility: its
+# parameters keep their declared types only (the union of every caller's arguments
+# would resolve its calls to everything, and cost the most to compute).
+_MAX_CALLERS = 12
+# A parameter that receives more functions than this is a generic callback slot.
+_MAX_FLOW_FUNCS = 64
+_UNKNOWN_CALLABLE = (FX,)
 
 # Methods an nn.Module inherits that return the module itself (wrappers keep the type).
 _SELF_RETURNING = frozenset({
@@ -567,13 +591,24 @@ _IDENTITY = frozenset({
     "builtins.classmethod", "functools.lru_cache", "functools.cache", "functools.wraps",
     "typing.cast",
 })
+_MODULE_LIST = frozenset({"torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"})
+_SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 _SEQ_BUILTINS = frozenset({
     "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset", "builtins.sorted",
     "builtins.reversed", "builtins.iter", "collections.deque",
 })
 _DICT_BUILTINS = frozenset({
     "builtins.dict", "collections.OrderedDict", "collections.defaultdict", "torch.nn.ModuleDict",
+    "torch.nn.modules.container.ModuleDict",
 })
+# External callables whose result depends on their arguments (see _external_call).
+_NEEDS_ARGS = (
+    _IDENTITY | _DP_WRAPPERS | _MODULE_LIST | _SEQUENTIAL | _SEQ_BUILTINS | _DICT_BUILTINS
+    | frozenset({
+        "builtins.enumerate", "builtins.zip", "builtins.next", "builtins.getattr", "builtins.super",
+        "builtins.type", "builtins.vars", "builtins.globals", "importlib.import_module",
+    })
+)
 _TYPING_MODULES = ("typing.", "typing_extensions.", "builtins.", "collections.abc.", "collections.")
 _ANN_SEQ = frozenset({
     "List", "Sequence", "Iterable", "Iterator", "Set", "FrozenSet", "Collection", "MutableSequence",
@@ -587,25 +622,17 @@ _CONTAINER_METHODS = frozenset({
     "get", "pop", "setdefault", "values", "items", "keys", "copy", "append", "extend", "insert",
     "add", "update", "remove", "clear", "index", "count", "sort", "reverse", "popitem", "discard",
 })
-_STR = frozenset((("xr", "builtins.str"),))
-_DOTTED_BYTES = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 # Node types whose value has no type the resolver uses (numbers, arithmetic, tests).
 _NO_VALUE_TYPES = frozenset({
     "integer", "float", "true", "false", "none", "binary_operator", "comparison_operator",
     "not_operator", "unary_operator", "lambda", "ellipsis",
 })
-# External callables whose result depends on their arguments (see _external_call).
-_NEEDS_ARGS = frozenset({
-    "torch.nn.ModuleList", "torch.nn.modules.container.ModuleList", "torch.nn.Sequential",
-    "torch.nn.modules.container.Sequential", "builtins.enumerate", "builtins.zip", "builtins.next",
-    "builtins.getattr", "builtins.super", "builtins.type", "builtins.vars", "builtins.globals",
-    "importlib.import_module",
-})
-_NEEDS_ARGS = _NEEDS_ARGS | _IDENTITY | _DP_WRAPPERS | _DICT_BUILTINS | _SEQ_BUILTINS
-_REPO_KINDS = frozenset({"m", "c", "i", "w", "f", "ns", "sup", "miss"})
+_PROPERTY_DECORATORS = ("property", "cached_property")
+_MISSING = object()
+_NOT_SCANNED = _NO_VALUE_TYPES | {"call", "string", "concatenated_string"}
 
 
-def _norm(atoms: frozenset) -> frozenset:
+def _norm(atoms: frozenset, unknown_external: tuple, unknown_missing: tuple) -> frozenset:
     """Merge containers of one kind and origin, and widen many external (or missing)
     names into one unknown, so that unions stay small and loops like
     `while ...: f = f.__wrapped__` reach a fixed point."""
@@ -615,74 +642,69 @@ def _norm(atoms: frozenset) -> frozenset:
     outside = 0
     for a in atoms:
         kind = a[0]
-        if kind in ("seq", "dict", "tup"):
+        if kind == SEQ or kind == DICT or kind == TUP:
             containers += 1
-        elif kind in ("x", "xr", "miss", "cm"):
+        elif kind in _OUTSIDE_KINDS:
             outside += 1
-    # Once widened, a value stays widened: the unknown absorbs every later name, so
-    # that values only grow and the fixed point is reached.
-    if outside > _MAX_OUTSIDE or (
-        outside > 1 and (_UNKNOWN_EXTERNAL in atoms or _UNKNOWN_MISSING in atoms)
-    ):
-        widened = {a for a in atoms if a[0] not in ("x", "xr", "miss", "cm")}
-        if any(a[0] in ("x", "xr", "cm") for a in atoms):
-            widened.add(_UNKNOWN_EXTERNAL)
-        if any(a[0] == "miss" for a in atoms):
-            widened.add(_UNKNOWN_MISSING)
+    # Once widened, a value stays widened: the unknown absorbs every later name.
+    if outside > _MAX_OUTSIDE or (outside > 1 and (unknown_external in atoms or unknown_missing in atoms)):
+        widened = {a for a in atoms if a[0] not in _OUTSIDE_KINDS}
+        if any(a[0] != MISS and a[0] in _OUTSIDE_KINDS for a in atoms):
+            widened.add(unknown_external)
+        if any(a[0] == MISS for a in atoms):
+            widened.add(unknown_missing)
         atoms = frozenset(widened)
     if containers < 2:
         return atoms
-    merged: dict[tuple, frozenset] = {}
+    merged: dict[tuple[int, int], frozenset] = {}
     tups: dict[int, list[frozenset]] = {}
     for a in atoms:
-        if a[0] == "tup":
+        kind = a[0]
+        if kind == TUP:
             n = len(a[1])
             if n in tups:
                 tups[n] = [x | y for x, y in zip(tups[n], a[1])]
             else:
                 tups[n] = list(a[1])
-        elif a[0] in ("seq", "dict"):
-            key = (a[0], a[1])
+        elif kind == SEQ or kind == DICT:
+            key = (kind, a[1])
             merged[key] = merged.get(key, EMPTY) | a[2]
-    # Elements added by mutation ("*") join whatever concrete container holds them.
-    for kind in ("seq", "dict"):
-        star = merged.get((kind, "*"))
-        others = [k for k in merged if k[0] == kind and k[1] != "*"]
+    # Elements added by mutation (origin 0) join whatever concrete container holds them.
+    for kind in (SEQ, DICT):
+        star = merged.get((kind, 0))
+        others = [k for k in merged if k[0] == kind and k[1] != 0]
         if star is not None and others:
-            del merged[(kind, "*")]
+            del merged[(kind, 0)]
             for k in others:
                 merged[k] = merged[k] | star
-    out = {a for a in atoms if a[0] not in ("seq", "dict", "tup")}
-    out.update((k[0], k[1], _norm(v)) for k, v in merged.items())
-    out.update(("tup", tuple(_norm(x) for x in v)) for v in tups.values())
+    out = {a for a in atoms if a[0] != SEQ and a[0] != DICT and a[0] != TUP}
+    out.update((k[0], k[1], _norm(v, unknown_external, unknown_missing)) for k, v in merged.items())
+    out.update((TUP, tuple(_norm(x, unknown_external, unknown_missing) for x in v)) for v in tups.values())
     return frozenset(out)
 
 
 def _depth(atom: tuple) -> int:
-    if atom[0] == "cm":
+    kind = atom[0]
+    if kind == CM:
         return _depth(atom[1])
-    if atom[0] in ("seq", "dict"):
+    if kind == SEQ or kind == DICT:
         return 1 + max((_depth(a) for a in atom[2]), default=0)
-    if atom[0] == "tup":
+    if kind == TUP:
         return 1 + max((_depth(a) for elems in atom[1] for a in elems), default=0)
     return 0
 
 
-def _seq(origin: str, elems: frozenset) -> tuple:
-    return ("seq", origin, frozenset(a for a in elems if _depth(a) < _MAX_NEST))
-
-
-def _dict(origin: str, elems: frozenset) -> tuple:
-    return ("dict", origin, frozenset(a for a in elems if _depth(a) < _MAX_NEST))
+def _shallow(elems: frozenset) -> frozenset:
+    return frozenset(a for a in elems if _depth(a) < _MAX_NEST)
 
 
 def _elems(atoms: frozenset) -> frozenset:
     """What iterating over a value gives."""
     out: set = set()
     for a in atoms:
-        if a[0] == "seq":
+        if a[0] == SEQ:
             out.update(a[2])
-        elif a[0] == "tup":
+        elif a[0] == TUP:
             for elems in a[1]:
                 out.update(elems)
     return frozenset(out)
@@ -692,11 +714,11 @@ def _values(atoms: frozenset) -> frozenset:
     """The values of a mapping (or of a list of (key, value) pairs)."""
     out: set = set()
     for a in atoms:
-        if a[0] == "dict":
+        if a[0] == DICT:
             out.update(a[2])
-        elif a[0] == "seq":
+        elif a[0] == SEQ:
             for pair in a[2]:
-                if pair[0] == "tup" and len(pair[1]) == 2:
+                if pair[0] == TUP and len(pair[1]) == 2:
                     out.update(pair[1][1])
     return frozenset(out)
 
@@ -705,13 +727,15 @@ class _Scope:
     """A name scope during the build (a chunk: module, class, function, main block)."""
 
     __slots__ = (
-        "id", "kind", "file", "module", "parent", "rec", "names", "globals", "chain", "cls",
-        "params", "param_names", "decorators", "stars", "all_nodes",
+        "id", "n", "kind", "file", "module", "parent", "rec", "names", "globals", "chain", "cls",
+        "params", "param_names", "decorators", "stars", "all_nodes", "static", "classmethod",
+        "property",
     )
 
-    def __init__(self, sid: str, kind: str, file: int, module: str, rec: ScopeRec,
+    def __init__(self, sid: str, n: int, kind: str, file: int, module: str, rec: ScopeRec,
                  decorators: tuple[str, ...]) -> None:
         self.id = sid
+        self.n = n
         self.kind = kind
         self.file = file
         self.module = module
@@ -724,8 +748,12 @@ class _Scope:
         self.params: list[tuple[_P, ast.arg | None, ast.expr | None]] | None = None
         self.param_names: frozenset[str] = frozenset()
         self.decorators = decorators
+        short = {d.split("(")[0].rsplit(".", 1)[-1] for d in decorators}
+        self.static = "staticmethod" in short
+        self.classmethod = "classmethod" in short
+        self.property = any(p in short for p in _PROPERTY_DECORATORS)
         self.stars: list[ImportItem] = []
-        self.all_nodes: list[tuple[str, int, int]] = []  # __all__ assignments (module)
+        self.all_nodes: list[tuple[int, int, int]] = []  # __all__ assignments (module)
 
 
 class _P(NamedTuple):
@@ -750,9 +778,6 @@ class _Site(NamedTuple):
     decorator: bool
 
 
-_MISSING = object()
-
-
 class _Builder:
     """Holds the repository's tables and solves types to a fixed point."""
 
@@ -760,7 +785,13 @@ class _Builder:
         self.chunks = chunks
         self.files: list[FileSymbols] = [symbols[p] for p in sorted(symbols)]
         self.index = ModuleIndex([f.path for f in self.files], scan.layout.src_layout, scan.root.name)
+        self.strs: list[str] = [""]
+        self.str_ids: dict[str, int] = {"": 0}
+        self.unknown_external = (X, self.intern("?"))
+        self.unknown_missing = (MISS, self.intern("?"))
+        self.str_atom = frozenset(((XR, self.intern("builtins.str")),))
         self.scopes: dict[str, _Scope] = {}
+        self.by_n: dict[int, _Scope] = {}
         self.file_scopes: list[list[str]] = []  # per file: scope index -> scope id
         self.module_of_path: dict[str, str] = {}
         self.sources: dict[tuple, list[tuple]] = {}
@@ -772,10 +803,22 @@ class _Builder:
         self.queue: deque[tuple] = deque()
         self.queued: set[tuple] = set()
         self.sites: list[_Site] = []
+        self.site_keys: list[tuple] = []  # per site: its solver key, shared by equal callees
+        self.key_sites: dict[tuple, list[int]] = {}
+        self.call_at: dict[tuple[int, int, int], int] = {}  # (file, call start, call end) -> site
         self.incoming: dict[str, dict[tuple[int, int], None]] = {}
         self.flowed: dict[int, set[tuple[str, int]]] = {}
+        self.flows_on = False
+        self.flow_enabled: set[str] = set()
+        self.param_reads: dict[tuple, None] = {}
+        self.active_params: dict[str, dict[tuple, tuple[int, str, str]]] = {}
+        self.flow_acc: dict[tuple, frozenset] = {}
         self.exprs: dict[tuple[int, int, int], ast.expr | None] = {}
         self.lookups: dict[tuple[str, str], object] = {}
+        self.stars_memo: dict[tuple[str, str], object] = {}
+        self.star_targets: dict[str, list[tuple[str | None, str]]] = {}
+        self.owners: dict[tuple[str, str, bool], str | None] = {}
+        self.xattrs: dict[tuple[int, str], int] = {}
         self.mro: dict[str, tuple[str, ...]] = {}
         self.repo_mro: dict[str, tuple[str, ...]] = {}
         self.module_like: dict[str, bool] = {}
@@ -784,7 +827,20 @@ class _Builder:
         self.def_names: set[str] = set()
         self.method_names: set[str] = set()
         self.write_spans: set[tuple[int, int]] = set()
-        self.call_at: dict[tuple[int, int, int], int] = {}  # (file, call start, call end) -> site
+
+    def intern(self, text: str) -> int:
+        n = self.str_ids.get(text)
+        if n is None:
+            n = len(self.strs)
+            self.strs.append(text)
+            self.str_ids[text] = n
+        return n
+
+    def _x(self, dotted: str) -> tuple:
+        return (X, self.intern(dotted))
+
+    def _norm(self, atoms: frozenset) -> frozenset:
+        return _norm(atoms, self.unknown_external, self.unknown_missing)
 
     # ---- setup ------------------------------------------------------------------
 
@@ -792,22 +848,19 @@ class _Builder:
         final: dict[tuple[str, str, str, int, int], str] = {}
         for chunk in self.chunks.values():
             final[(chunk.path, chunk.kind.value, chunk.name, chunk.start, chunk.end)] = chunk.id
-        kinds = {"module": "module", "class": "class", "function": "function", "main": "main"}
         for fi, fs in enumerate(self.files):
             ids: list[str] = []
             for si, rec in enumerate(fs.scopes):
                 if si == 0:
-                    kind_value = "module"
                     sid = final.get((fs.path, "module", rec.name, rec.start_line, rec.end_line))
                     if sid is None:
                         sid = next((c.id for c in self.chunks.values()
                                     if c.path == fs.path and c.kind is ChunkKind.MODULE), rec.chunk)
                 else:
-                    kind_value = kinds[rec.kind]
                     sid = None
-                    for ck in ((ChunkKind.MAIN.value,) if rec.kind == "main" else
-                               (ChunkKind.CLASS.value,) if rec.kind == "class" else
-                               (ChunkKind.FUNCTION.value, ChunkKind.METHOD.value)):
+                    wanted = (("main",) if rec.kind == "main" else ("class",) if rec.kind == "class"
+                              else ("function", "method"))
+                    for ck in wanted:
                         sid = final.get((fs.path, ck, rec.name, rec.start_line, rec.end_line))
                         if sid is not None:
                             break
@@ -815,8 +868,10 @@ class _Builder:
                         sid = rec.chunk
                 ids.append(sid)
                 chunk = self.chunks.get(sid)
-                scope = _Scope(sid, kind_value, fi, ids[0], rec, chunk.decorators if chunk else ())
+                scope = _Scope(sid, self.intern(sid), rec.kind, fi, ids[0], rec,
+                               chunk.decorators if chunk else ())
                 self.scopes[sid] = scope
+                self.by_n[scope.n] = scope
             self.file_scopes.append(ids)
             self.module_of_path[fs.path] = ids[0]
             for si, rec in enumerate(fs.scopes):
@@ -849,8 +904,7 @@ class _Builder:
         return tuple(chain)
 
     def _names_scope(self, fi: int, si: int) -> _Scope:
-        sid = self.file_scopes[fi][si]
-        scope = self.scopes[sid]
+        scope = self.scopes[self.file_scopes[fi][si]]
         return self.scopes[scope.module] if scope.kind == "main" else scope
 
     def _bind(self, scope: _Scope, name: str, source: tuple | None) -> None:
@@ -874,13 +928,13 @@ class _Builder:
                 continue
             if rec.kind == "class":
                 self.def_names.add(rec.name)
-                atom = ("c", scope.id)
+                atom = (C, scope.n)
             else:
                 if parent.kind == "class":
                     self.method_names.add(rec.name)
                 elif parent.kind == "module":
                     self.def_names.add(rec.name)
-                atom = ("f", scope.id, 0, "")
+                atom = (F, scope.n, 0, 0)
             self._bind(parent, rec.name, ("a", frozenset((atom,))))
         for si, line, items in fs.imports:
             scope = self._names_scope(fi, si)
@@ -920,13 +974,11 @@ class _Builder:
             ann = ("n", fi, ts, te, scope.id) if ts >= 0 else None
             if ltype == "identifier":
                 name = src[ls:le].decode("utf-8", "replace")
-                if scope.kind == "class" and value is None:
-                    # A field declaration (`x: Model`): instances have it, the class not.
-                    if ann is not None:
-                        self.sources.setdefault(("ia", scope.id, name), []).append(ann)
-                    continue
                 if scope.kind == "class" and ann is not None:
+                    # A field declaration (`x: Model`): instances have it (dataclasses).
                     self.sources.setdefault(("ia", scope.id, name), []).append(ann)
+                    if value is None:
+                        continue
                     ann = None
                 if name == "__all__" and scope.kind == "module" and value is not None:
                     scope.all_nodes.append((fi, rs, re_))
@@ -935,14 +987,13 @@ class _Builder:
                     self._bind(scope, name, ann)
             elif ltype == "attribute":
                 self.write_spans.add((fi, ls))
-                m = _SELF_ATTR.match(src[ls:le].decode("utf-8", "replace"))
-                if m is None:
+                found = _SELF_ATTR.match(src[ls:le].decode("utf-8", "replace"))
+                if found is None:
                     continue
-                owner = self._self_class(scope, m.group(1))
+                owner = self._self_class(scope, found.group(1))
                 if owner is None:
                     continue
-                key = ("ia", owner, m.group(2))
-                lst = self.sources.setdefault(key, [])
+                lst = self.sources.setdefault(("ia", owner, found.group(2)), [])
                 if value is not None:
                     lst.append(value)
                 if ann is not None:
@@ -973,8 +1024,7 @@ class _Builder:
                     self._bind_target(fi, scope, 0, 0, elt.value, source[:-1] + (source[-1] + (("none",),),))
                     continue
                 op = ("iter",) if starred else ("idx", i, n)
-                sub = source[:-1] + (source[-1] + (op,),)
-                self._bind_target(fi, scope, 0, 0, elt, sub)
+                self._bind_target(fi, scope, 0, 0, elt, source[:-1] + (source[-1] + (op,),))
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             owner = self._self_class(scope, node.value.id)
             if owner is not None:
@@ -990,14 +1040,14 @@ class _Builder:
         key = self._container_key(scope, base) if base is not None else None
         if key is None:
             return
-        kind = "seq" if found.group(2).strip().lstrip("-").isdigit() else "dict"
+        kind = SEQ if found.group(2).strip().lstrip("-").isdigit() else DICT
         self.sources.setdefault(key, []).append(value[:-1] + (value[-1] + (("wrap", kind),),))
 
     def _container_key(self, scope: _Scope, node: ast.expr) -> tuple | None:
         """The variable a mutated container lives in: a name or `self.attr`."""
         if isinstance(node, ast.Name):
             found = self._lookup(scope.id, node.id)
-            return found if isinstance(found, tuple) else None
+            return found if type(found) is tuple else None
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             owner = self._self_class(scope, node.value.id)
             if owner is not None:
@@ -1011,9 +1061,9 @@ class _Builder:
         while s is not None and s.kind == "function":
             params = self._params(s)
             if s.cls is not None:
-                if params and params[0][0].name == name and params[0][0].kind in (
-                    "positional", "positional_only"
-                ) and not self._is_static(s) and not self._is_classmethod(s):
+                if (params and params[0][0].name == name
+                        and params[0][0].kind in ("positional", "positional_only")
+                        and not s.static and not s.classmethod):
                     return s.cls
                 return None
             if name in s.names or name in s.param_names:
@@ -1023,37 +1073,68 @@ class _Builder:
 
     def _sites_of_file(self, fi: int, fs: FileSymbols) -> None:
         ids = self.file_scopes[fi]
+        names_ids = [self._names_scope(fi, si).id for si in range(len(ids))]
         src = fs.source
         contexts = _context_texts(fs.contexts)
+        sites, site_keys, key_sites, call_at = self.sites, self.site_keys, self.key_sites, self.call_at
+        dotted = _DOTTED.match
+        new_site = tuple.__new__
         for si, line, fs_, fe, ftype, as_, ae, ctx in fs.calls:
             text = src[fs_:fe].decode("utf-8", "replace")
-            caller = ids[si]
-            names = self._names_scope(fi, si)
-            site_index = len(self.sites)
-            self.call_at[(fi, fs_, ae)] = site_index
-            self.sites.append(_Site(fi, names.id, caller, line, fs_, text, ftype, (fs_, fe), (as_, ae),
-                                    EMPTY, contexts[ctx] if ctx >= 0 else "", False))
-            if ftype == "attribute":
-                base, _, method = text.rpartition(".")
-                spec = _MUTATORS.get(method.strip())
-                if spec is not None and base:
-                    node = _quick_expr(base)
-                    key = self._container_key(names, node) if node is not None else None
-                    if key is not None:
-                        self.sources.setdefault(key, []).append(("arg", site_index, spec[0], spec[1]))
-                    if method.strip() in ("extend", "append") and base.strip() == "__all__":
-                        self.scopes[names.module].all_nodes.append((fi, as_, ae))
+            names = names_ids[si]
+            site_index = len(sites)
+            call_at[(fi, fs_, ae)] = site_index
+            sites.append(new_site(_Site, (fi, names, ids[si], line, fs_, text, ftype, (fs_, fe), (as_, ae),
+                                          EMPTY, contexts[ctx] if ctx >= 0 else "", False)))
+            # Equal dotted callees in one scope have equal types: one key for all.
+            if (ftype == "identifier" or ftype == "attribute") and dotted(text):
+                key: tuple = ("s", names, text)
+                same = key_sites.get(key)
+                if same is None:
+                    key_sites[key] = [site_index]
+                else:
+                    same.append(site_index)
+                if ftype == "attribute":
+                    base, _, method = text.rpartition(".")
+                    if method in _MUTATORS:
+                        self._mutation(fi, names, site_index, base, method, as_, ae)
+            else:
+                key = ("s", site_index)
+                key_sites[key] = [site_index]
+            site_keys.append(key)
+
         for si, line, start, end, decorated in fs.decorators:
             if decorated < 0:
                 continue
             target = self.scopes[ids[decorated]]
-            atom = ("c", target.id) if target.kind == "class" else ("f", target.id, 0, "")
+            atom = (C, target.n) if target.kind == "class" else (F, target.n, 0, 0)
             names = self._names_scope(fi, si)
             text = src[start:end].decode("utf-8", "replace")
-            self.sites.append(_Site(fi, names.id, ids[si], line, start, text, "decorator",
-                                    (start, end), (-1, -1), frozenset((atom,)), "", True))
+            key = ("s", len(self.sites))
+            self.site_keys.append(key)
+            self.key_sites[key] = [len(self.sites)]
+            self.sites.append(tuple.__new__(_Site, (fi, names.id, ids[si], line, start, text, "decorator",
+                                                    (start, end), (-1, -1), frozenset((atom,)), "", True)))
 
-    # ---- parameters and decorators ------------------------------------------------
+    def _mutation(self, fi: int, names: str, site_index: int, base: str, method: str, as_: int,
+                  ae: int) -> None:
+        """`x.append(v)` and friends: v joins what x holds."""
+        spec = _MUTATORS[method]
+        node = _quick_expr(base)
+        key = self._container_key(self.scopes[names], node) if node is not None else None
+        if key is not None:
+            self.sources.setdefault(key, []).append(("arg", site_index, spec[0], spec[1]))
+        if method in ("extend", "append") and base == "__all__":
+            self.scopes[self.scopes[names].module].all_nodes.append((fi, as_, ae))
+
+    # ---- parameters ---------------------------------------------------------------
+
+    def _param_names(self, scope: _Scope) -> frozenset[str]:
+        """The names a function's parameters bind (cheap: no parse)."""
+        if scope.params is None and not scope.param_names and scope.rec.params[0] >= 0:
+            fs = self.files[scope.file]
+            scope.param_names = _scan_param_names(fs.source[scope.rec.params[0]:scope.rec.params[1]])
+        return scope.param_names
 
     def _params(self, scope: _Scope) -> list[tuple[_P, ast.arg | None, ast.expr | None]]:
         """Parameters of a function scope (parsed once); registers their sources."""
@@ -1064,12 +1145,9 @@ class _Builder:
             return scope.params
         fs = self.files[scope.file]
         text = fs.source[scope.rec.params[0]:scope.rec.params[1]].decode("utf-8", "replace")
-        try:
-            fn = ast.parse(f"def _{text}: pass").body[0]
-        except (SyntaxError, ValueError):
+        args = _quick_params(text) or _parse_params(text)
+        if args is None:
             return scope.params
-        assert isinstance(fn, ast.FunctionDef)
-        args = fn.args
         out: list[tuple[_P, ast.arg | None, ast.expr | None]] = []
         positional = [*args.posonlyargs, *args.args]
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
@@ -1084,15 +1162,14 @@ class _Builder:
             out.append((_P(args.kwarg.arg, "var_keyword"), None, None))
         scope.params = out
         scope.param_names = frozenset(p[0].name for p in out)
-        static, classmethod_ = self._is_static(scope), self._is_classmethod(scope)
         implicit_cls = scope.rec.name in ("__new__", "__init_subclass__", "__class_getitem__")
+        cls_n = self.scopes[scope.cls].n if scope.cls is not None else 0
         for i, (param, arg, default) in enumerate(out):
-            key = ("v", scope.id, param.name)
-            lst = self.sources.setdefault(key, [])
-            if i == 0 and scope.cls is not None and not static and param.kind in (
+            lst = self.sources.setdefault(("v", scope.id, param.name), [])
+            if i == 0 and scope.cls is not None and not scope.static and param.kind in (
                 "positional", "positional_only"
             ):
-                atom = ("c", scope.cls) if classmethod_ or implicit_cls else ("i", scope.cls)
+                atom = (C, cls_n) if scope.classmethod or implicit_cls else (I, cls_n)
                 lst.append(("a", frozenset((atom,))))
                 continue
             if arg is not None and arg.annotation is not None:
@@ -1102,19 +1179,6 @@ class _Builder:
             if param.kind in ("positional", "positional_only", "keyword_only"):
                 lst.append(("p", scope.id, i, param.name, param.kind))
         return out
-
-    def _decorated(self, scope: _Scope, names: tuple[str, ...]) -> bool:
-        return any(d.split("(")[0].rsplit(".", 1)[-1] in names for d in scope.decorators)
-
-    def _is_static(self, scope: _Scope) -> bool:
-        return self._decorated(scope, ("staticmethod",))
-
-    def _is_classmethod(self, scope: _Scope) -> bool:
-        return self._decorated(scope, ("classmethod",))
-
-    def _is_property(self, fid: str) -> bool:
-        scope = self.scopes.get(fid)
-        return scope is not None and self._decorated(scope, ("property", "cached_property"))
 
     # ---- the fixed point -------------------------------------------------------------
 
@@ -1164,14 +1228,18 @@ class _Builder:
         if old is not None:
             if new <= old:
                 return
-            new = _norm(old | new)
+            new = self._norm(old | new)
             if new == old:
                 return
         else:
-            new = _norm(new)
+            new = self._norm(new)
         self.values[key] = new
-        if key[0] == "s":
-            self._site_changed(key[1], new)
+        kind = key[0]
+        if kind == "s":
+            for index in self.key_sites[key]:
+                self._site_changed(index, new)
+        elif kind == "fl":
+            self._flow_changed(key, new)
         if (old is not None or new) and key in self.readers:
             for r in self.readers[key]:
                 self.push(r)
@@ -1179,10 +1247,14 @@ class _Builder:
     def evaluate(self, key: tuple) -> frozenset:
         kind = key[0]
         if kind == "s":
+            if len(key) == 3:
+                return self.ev_dotted(key[2], key[1])
             return self._site_func(self.sites[key[1]])
-        if kind == "v" and key[1] in self.scopes:
-            scope = self.scopes[key[1]]
-            if scope.kind == "function":
+        if kind == "fl":
+            return self._flow_value(key[1], key[2], key[4], key[5], key[6])
+        if kind == "v":
+            scope = self.scopes.get(key[1])
+            if scope is not None and scope.kind == "function" and scope.params is None:
                 self._params(scope)
         out: frozenset = EMPTY
         for source in self.sources.get(key, ()):
@@ -1197,7 +1269,7 @@ class _Builder:
             return src[1]
         if kind == "t":
             atoms = self.ev_span(src[1], src[2], src[3], src[4], src[5])
-            return self._ops(atoms, src[6], src[4]) if src[6] and atoms else atoms
+            return self._ops(atoms, src[6]) if src[6] and atoms else atoms
         if kind == "imp":
             return self._import_types(src[1], src[2])
         if kind == "p":
@@ -1212,16 +1284,16 @@ class _Builder:
             return self.ann(src[1], src[2])
         if kind == "e":
             atoms = self.ev(src[1], src[2])
-            return self._ops(atoms, src[3], src[2]) if src[3] else atoms
+            return self._ops(atoms, src[3]) if src[3] and atoms else atoms
         if kind == "arg":
             site = self.sites[src[1]]
             call = self._site_call(site)
             if call is None or src[2] >= len(call.args) or isinstance(call.args[src[2]], ast.Starred):
                 return EMPTY
-            return self._ops(self.ev(call.args[src[2]], site.scope), src[3], site.scope)
+            return self._ops(self.ev(call.args[src[2]], site.scope), src[3])
         return EMPTY
 
-    def _ops(self, atoms: frozenset, ops: tuple, scope: str) -> frozenset:
+    def _ops(self, atoms: frozenset, ops: tuple) -> frozenset:
         for op in ops:
             name = op[0]
             if name == "iter":
@@ -1230,23 +1302,22 @@ class _Builder:
                 i, n = op[1], op[2]
                 out: set = set()
                 for a in atoms:
-                    if a[0] == "tup":
+                    if a[0] == TUP:
                         if len(a[1]) == n:
                             out.update(a[1][i])
-                    elif a[0] == "seq":
+                    elif a[0] == SEQ:
                         out.update(a[2])
                 atoms = frozenset(out)
             elif name == "wrap":
-                atoms = frozenset((_seq("*", atoms) if op[1] == "seq" else _dict("*", atoms),)) if atoms else (
-                    EMPTY
-                )
+                atoms = frozenset(((op[1], 0, _shallow(atoms)),))
             elif name == "values":
                 atoms = _values(atoms)
             elif name == "enter":
                 out = set()
                 for a in atoms:
-                    if a[0] in ("i", "w"):
-                        for f in self._member_funcs(a[1], "__enter__"):
+                    if a[0] == I or a[0] == W:
+                        cid = self.by_n[a[1]].id
+                        for f in self._member_funcs(cid, "__enter__"):
                             out.update(self._returns(f, a[1]))
                 atoms = frozenset(out)
             else:
@@ -1276,6 +1347,43 @@ class _Builder:
         except (SyntaxError, ValueError):
             return None
 
+    def ev_span(self, fi: int, start: int, end: int, scope: str, node_type: str) -> frozenset:
+        """The types of the expression at source[start:end], whose tree-sitter node type
+        is known: names, dotted names and calls are read without parsing (a call's
+        value comes from its call site), the rest through `ast`."""
+        if node_type in _NO_VALUE_TYPES:
+            return EMPTY
+        if node_type == "string" or node_type == "concatenated_string":
+            return self.str_atom
+        text = self.files[fi].source[start:end]
+        if node_type == "identifier":
+            return self.name_types(scope, text.decode("utf-8", "replace"))
+        if node_type == "attribute" and _DOTTED_BYTES.match(text):
+            return self.ev_dotted(text.decode(), scope)
+        if node_type == "call":
+            site = self.call_at.get((fi, start, end))
+            if site is not None:
+                return self.site_result(site)
+        node = self.expr(fi, start, end)
+        return self.ev(node, scope) if node is not None else EMPTY
+
+    def site_result(self, index: int) -> frozenset:
+        """What the call at a site returns."""
+        site = self.sites[index]
+        out: frozenset = EMPTY
+        for atom in self.get(self.site_keys[index]):
+            if atom[0] == X and self._needs_args(atom[1]):
+                got = self._call_result(atom, self._site_call(site), site.scope)
+            else:
+                got = self._call_result(atom, None, site.scope)
+            if got:
+                out = out | got
+        return out
+
+    def _needs_args(self, n: int) -> bool:
+        dotted = self.strs[n]
+        return dotted in _NEEDS_ARGS or (dotted.startswith("accelerate.") and dotted.endswith(".prepare"))
+
     def ev(self, node: ast.expr, scope: str) -> frozenset:
         """The types of an expression evaluated in scope."""
         t = type(node)
@@ -1285,32 +1393,35 @@ class _Builder:
             base = self.ev(node.value, scope)
             return self.attr_all(base, node.attr) if base else EMPTY
         if t is ast.Call:
-            return self._call_expr(node, scope)
+            func = self.ev(node.func, scope)
+            out: frozenset = EMPTY
+            for a in func:
+                got = self._call_result(a, node, scope)
+                if got:
+                    out = out | got
+            return out
         if t is ast.Subscript:
             base = self.ev(node.value, scope)
-            if not base:
-                return EMPTY
-            out: frozenset = EMPTY
+            out = EMPTY
             for a in base:
-                got = self._item(a, node.slice, scope)
+                got = self._item(a, node.slice)
                 if got:
                     out = out | got
             return out
         if t is ast.List or t is ast.Set:
-            return frozenset((_seq("builtins.list" if t is ast.List else "builtins.set",
-                                   self._union(node.elts, scope)),))
+            origin = "builtins.list" if t is ast.List else "builtins.set"
+            return frozenset(((SEQ, self.intern(origin), _shallow(self._union(node.elts, scope))),))
         if t is ast.Tuple:
             if any(isinstance(e, ast.Starred) for e in node.elts):
-                return frozenset((_seq("builtins.tuple", self._union(node.elts, scope)),))
-            elts = tuple(frozenset(a for a in self.ev(e, scope) if _depth(a) < _MAX_NEST) for e in node.elts)
-            return frozenset((("tup", elts),))
+                return frozenset(((SEQ, self.intern("builtins.tuple"), _shallow(self._union(node.elts, scope))),))
+            return frozenset(((TUP, tuple(_shallow(self.ev(e, scope)) for e in node.elts)),))
         if t is ast.Dict:
-            return frozenset((_dict("builtins.dict", self._union([v for v in node.values if v is not None],
-                                                                  scope)),))
+            values = self._union([v for v in node.values if v is not None], scope)
+            return frozenset(((DICT, self.intern("builtins.dict"), _shallow(values)),))
         if t is ast.ListComp or t is ast.SetComp or t is ast.GeneratorExp:
-            return frozenset((_seq("builtins.list", self.ev(node.elt, scope)),))
+            return frozenset(((SEQ, self.intern("builtins.list"), _shallow(self.ev(node.elt, scope))),))
         if t is ast.DictComp:
-            return frozenset((_dict("builtins.dict", self.ev(node.value, scope)),))
+            return frozenset(((DICT, self.intern("builtins.dict"), _shallow(self.ev(node.value, scope))),))
         if t is ast.IfExp:
             return self.ev(node.body, scope) | self.ev(node.orelse, scope)
         if t is ast.BoolOp:
@@ -1320,10 +1431,30 @@ class _Builder:
         if t is ast.Starred:
             return _elems(self.ev(node.value, scope))
         if t is ast.Constant:
-            return _STR if isinstance(node.value, str) else EMPTY
+            return self.str_atom if isinstance(node.value, str) else EMPTY
         if t is ast.JoinedStr:
-            return _STR
+            return self.str_atom
         return EMPTY
+
+    def _union(self, nodes: list, scope: str) -> frozenset:
+        out: frozenset = EMPTY
+        for n in nodes:
+            if isinstance(n, ast.Starred):
+                got = _elems(self.ev(n.value, scope))
+            else:
+                got = self.ev(n, scope)
+            if got:
+                out = out | got
+        return out
+
+    def ev_dotted(self, text: str, scope: str) -> frozenset:
+        parts = text.split(".")
+        atoms = self.name_types(scope, parts[0])
+        for part in parts[1:]:
+            if not atoms:
+                return EMPTY
+            atoms = self.attr_all(atoms, part)
+        return atoms
 
     def ann(self, node: ast.expr, scope: str, depth: int = 0) -> frozenset:
         """The instance types an annotation declares (`Model`, `"Model"`,
@@ -1342,99 +1473,47 @@ class _Builder:
         if not isinstance(node, ast.Subscript):
             return EMPTY
         args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
-        out_atoms: frozenset = EMPTY
+        out: frozenset = EMPTY
         for base in self.ev(node.value, scope):
-            if base[0] == "c":  # a generic repo class, `Registry[Model]`
-                out_atoms = out_atoms | {("i", base[1])}
+            if base[0] == C:  # a generic repo class, `Registry[Model]`
+                out = out | {(I, base[1])}
                 continue
-            if base[0] != "x" or not base[1].startswith(_TYPING_MODULES):
+            if base[0] != X:
                 continue
-            last = base[1].rsplit(".", 1)[-1]
+            dotted = self.strs[base[1]]
+            if not dotted.startswith(_TYPING_MODULES):
+                continue
+            last = dotted.rsplit(".", 1)[-1]
             if last in ("Optional", "Union"):
                 for arg in args:
-                    out_atoms = out_atoms | self.ann(arg, scope, depth + 1)
+                    out = out | self.ann(arg, scope, depth + 1)
             elif last in _ANN_SAME:
-                out_atoms = out_atoms | self.ann(args[0], scope, depth + 1)
+                out = out | self.ann(args[0], scope, depth + 1)
             elif last in ("Tuple", "tuple"):
                 if any(isinstance(a, ast.Constant) and a.value is Ellipsis for a in args):
-                    out_atoms = out_atoms | {_seq("builtins.tuple", self.ann(args[0], scope, depth + 1))}
+                    out = out | {(SEQ, self.intern("builtins.tuple"), self.ann(args[0], scope, depth + 1))}
                 else:
-                    out_atoms = out_atoms | {("tup", tuple(self.ann(a, scope, depth + 1) for a in args))}
+                    out = out | {(TUP, tuple(self.ann(a, scope, depth + 1) for a in args))}
             elif last in _ANN_SEQ:
-                out_atoms = out_atoms | {_seq("builtins.list", self.ann(args[0], scope, depth + 1))}
+                out = out | {(SEQ, self.intern("builtins.list"), self.ann(args[0], scope, depth + 1))}
             elif last in _ANN_DICT:
-                out_atoms = out_atoms | {_dict("builtins.dict", self.ann(args[-1], scope, depth + 1))}
+                out = out | {(DICT, self.intern("builtins.dict"), self.ann(args[-1], scope, depth + 1))}
             elif last in ("Type", "type"):
-                out_atoms = out_atoms | frozenset(
-                    ("c", a[1]) for a in self.ann(args[0], scope, depth + 1) if a[0] == "i"
-                )
-        return out_atoms
+                out = out | frozenset((C, a[1]) for a in self.ann(args[0], scope, depth + 1) if a[0] == I)
+        return out
 
-    @staticmethod
-    def _ann_atoms(atoms: frozenset) -> frozenset:
+    def _ann_atoms(self, atoms: frozenset) -> frozenset:
         """A class named in an annotation stands for its instances."""
         out = set()
         for a in atoms:
-            if a[0] == "c":
-                out.add(("i", a[1]))
-            elif a[0] == "x" and a[1] != "?" and not a[1].startswith(("typing.", "typing_extensions.")):
-                out.add(("xr", a[1]))
-            elif a[0] == "miss":
+            if a[0] == C:
+                out.add((I, a[1]))
+            elif a[0] == X and a != self.unknown_external:
+                if not self.strs[a[1]].startswith(("typing.", "typing_extensions.")):
+                    out.add((XR, a[1]))
+            elif a[0] == MISS:
                 out.add(a)
         return frozenset(out)
-
-    def ev_span(self, fi: int, start: int, end: int, scope: str, node_type: str) -> frozenset:
-        """The types of the expression at source[start:end], whose tree-sitter node type
-        is known: names, dotted names and calls are read without parsing (a call's
-        value comes from its call site), the rest through `ast`."""
-        if node_type in _NO_VALUE_TYPES:
-            return EMPTY
-        if node_type in ("string", "concatenated_string"):
-            return _STR
-        text = self.files[fi].source[start:end]
-        if node_type == "identifier":
-            return self.name_types(scope, text.decode("utf-8", "replace"))
-        if node_type == "attribute" and _DOTTED_BYTES.match(text):
-            return self.ev_dotted(text.decode(), scope)
-        if node_type == "call":
-            site = self.call_at.get((fi, start, end))
-            if site is not None:
-                return self.site_result(site)
-        node = self.expr(fi, start, end)
-        return self.ev(node, scope) if node is not None else EMPTY
-
-    def site_result(self, index: int) -> frozenset:
-        """What the call at a site returns."""
-        site = self.sites[index]
-        func = self.get(("s", index))
-        out: frozenset = EMPTY
-        for atom in func:
-            if atom[0] == "x" and (atom[1] in _NEEDS_ARGS or atom[1].startswith("accelerate.")):
-                got = self._call_result(atom, self._site_call(site), site.scope)
-            else:
-                got = self._call_result(atom, None, site.scope)
-            if got:
-                out = out | got
-        return out
-
-    def _union(self, nodes: list, scope: str) -> frozenset:
-        out: frozenset = EMPTY
-        for n in nodes:
-            got = self.ev(n.value, scope) if isinstance(n, ast.Starred) else self.ev(n, scope)
-            if isinstance(n, ast.Starred):
-                got = _elems(got)
-            if got:
-                out = out | got
-        return out
-
-    def ev_dotted(self, text: str, scope: str) -> frozenset:
-        parts = text.split(".")
-        atoms = self.name_types(scope, parts[0])
-        for part in parts[1:]:
-            if not atoms:
-                return EMPTY
-            atoms = self.attr_all(atoms, part)
-        return atoms
 
     def name_types(self, scope: str, name: str) -> frozenset:
         found = self._lookup(scope, name)
@@ -1457,46 +1536,60 @@ class _Builder:
         for sid in chain:
             s = self.scopes[sid]
             if s.kind == "function":
-                if s.params is None:
-                    self._params(s)
-                if name in s.names or name in s.param_names:
+                if name in s.names or name in (s.param_names or self._param_names(s)):
                     found = ("v", sid, name)
                     break
             elif name in s.names:
                 found = ("v", sid, name)
                 break
         if found is None:
-            found = self._star_name(scope.module, name, set())
+            found = self._star_name(scope.module, name)
         if found is None and name in _BUILTINS:
-            found = frozenset((("x", f"builtins.{name}"),))
+            found = frozenset((self._x(f"builtins.{name}"),))
         self.lookups[memo_key] = found
         return found
 
-    def _star_name(self, module: str, name: str, seen: set[str]) -> tuple | frozenset | None:
+    def _stars_of(self, module: str) -> list[tuple[str | None, str]]:
+        """A module's star imports, last first: (repo module id or None, dotted)."""
+        found = self.star_targets.get(module)
+        if found is None:
+            scope = self.scopes[module]
+            found = []
+            for item in reversed(scope.stars):
+                ref = self._resolve_import_module(scope.file, item.level, item.module)
+                found.append((self._module_id(ref) if ref is not None else None, item.module))
+            self.star_targets[module] = found
+        return found
+
+    def _star_name(self, module: str, name: str, depth: int = 0) -> tuple | frozenset | None:
         """A name a module gets from `from x import *` (the last star import that has it)."""
+        memo = self.stars_memo.get((module, name), _MISSING)
+        if memo is not _MISSING:
+            return memo  # type: ignore[return-value]
+        self.stars_memo[(module, name)] = None  # cycle guard
+        found: tuple | frozenset | None = None
         scope = self.scopes.get(module)
-        if scope is None or module in seen:
-            return None
-        seen.add(module)
-        external: str | None = None
-        for item in reversed(scope.stars):
-            ref = self._resolve_import_module(scope.file, item.level, item.module)
-            if ref is None:
-                if item.level == 0 and external is None:
-                    external = item.module
-                continue
-            target = self._module_id(ref)
-            if name not in self.exports(target):
-                continue
-            tscope = self.scopes.get(target)
-            if tscope is not None and name in tscope.names:
-                return ("v", target, name)
-            inner = self._star_name(target, name, seen)
-            if inner is not None:
-                return inner
-        if external is not None and name not in _BUILTINS:
-            return frozenset((("x", f"{external}.{name}"),))
-        return None
+        if scope is not None and scope.stars and depth < 20:
+            external: str | None = None
+            for target, dotted in self._stars_of(module):
+                if target is None:
+                    if external is None:
+                        external = dotted
+                    continue
+                if name not in self.exports(target):
+                    continue
+                tscope = self.scopes.get(target)
+                if tscope is not None and name in tscope.names:
+                    found = ("v", target, name)
+                    break
+                inner = self._star_name(target, name, depth + 1)
+                if inner is not None:
+                    found = inner
+                    break
+            if found is None and external is not None and name not in _BUILTINS:
+                found = frozenset((self._x(f"{external}.{name}"),))
+        self.stars_memo[(module, name)] = found
+        return found
 
     def exports(self, module: str) -> frozenset[str]:
         """Names `from module import *` binds: `__all__` when it is a literal, else the
@@ -1519,14 +1612,13 @@ class _Builder:
                         names.add(sub.value)
                     elif isinstance(sub, ast.Attribute) and sub.attr == "__all__":
                         for a in self.ev(sub.value, module):
-                            if a[0] == "m":
-                                names.update(self.exports(a[1]))
+                            if a[0] == M:
+                                names.update(self.exports(self.strs[a[1]]))
         else:
             names.update(n for n in scope.names if not n.startswith("_"))
-            for item in scope.stars:
-                ref = self._resolve_import_module(scope.file, item.level, item.module)
-                if ref is not None:
-                    names.update(self.exports(self._module_id(ref)))
+            for target, _ in self._stars_of(module):
+                if target is not None:
+                    names.update(self.exports(target))
         result = frozenset(names)
         self.exports_memo[module] = result
         return result
@@ -1544,6 +1636,9 @@ class _Builder:
             return f"ns:{ref.path}"
         return self.module_of_path.get(ref.path, f"ns:{ref.path}")
 
+    def _module_atom(self, ref: ModuleRef) -> tuple:
+        return (M, self.intern(self._module_id(ref)))
+
     def _repo_rooted(self, fi: int, dotted: str) -> bool:
         """Whether an absolute import that did not resolve names a repo package."""
         top = dotted.split(".", 1)[0]
@@ -1553,49 +1648,56 @@ class _Builder:
         if item.kind == "module":
             ref = self._resolve_import_module(fi, 0, item.name)
             if ref is not None:
-                return frozenset((("m", self._module_id(ref)),))
+                return frozenset((self._module_atom(ref),))
             if self._repo_rooted(fi, item.name):
-                return frozenset((("miss", item.name),))
-            return frozenset((("x", item.name),))
+                return frozenset(((MISS, self.intern(item.name)),))
+            return frozenset((self._x(item.name),))
         ref = self._resolve_import_module(fi, item.level, item.module)
+        dotted = f"{item.module}.{item.name}" if item.module else item.name
         if ref is None:
             if item.level or self._repo_rooted(fi, item.module):
-                return frozenset((("miss", f"{item.module}.{item.name}"),))
-            return frozenset((("x", f"{item.module}.{item.name}" if item.module else item.name),))
-        return self._module_attr(self._module_id(ref), item.name)
+                return frozenset(((MISS, self.intern(dotted)),))
+            return frozenset((self._x(dotted),))
+        module = self._module_id(ref)
+        if module == self.file_scopes[fi][0]:
+            # `from . import x` in a package's own __init__: x is its submodule.
+            sub = self.index.submodule(ref, item.name)
+            if sub is not None:
+                return frozenset((self._module_atom(sub),))
+        return self._module_attr(module, item.name)
 
     def _module_attr(self, module: str, name: str) -> frozenset:
         if module.startswith("ns:"):
             sub = self.index.find(module[3:], name)
             if sub is not None:
-                return frozenset((("m", self._module_id(sub)),))
-            return frozenset((("miss", f"{module}.{name}"),))
+                return frozenset((self._module_atom(sub),))
+            return frozenset(((MISS, self.intern(f"{module}.{name}")),))
         scope = self.scopes.get(module)
         if scope is None:
             return EMPTY
         if name in scope.names:
             return self.get(("v", module, name))
         if name == "__dict__":
-            return frozenset((("ns", module),))
+            return frozenset(((NS, scope.n),))
         path = self.files[scope.file].path
         if path.endswith("__init__.py"):
             sub = self.index.find(dirname(path), name)
             if sub is not None:
-                return frozenset((("m", self._module_id(sub)),))
-        star = self._star_name(module, name, set())
+                return frozenset((self._module_atom(sub),))
+        star = self._star_name(module, name)
         if star is not None:
             return self.get(star) if type(star) is tuple else star  # type: ignore[return-value]
-        return frozenset((("miss", f"{module}.{name}"),))
+        return frozenset(((MISS, self.intern(f"{module}.{name}")),))
 
     # ---- classes -----------------------------------------------------------------------
 
     def solve_bases(self) -> None:
-        """Phase 1: the base classes of every class, then MROs (fixed from here on)."""
+        """Phase 0: the base classes of every class, then MROs (fixed from here on)."""
         class_ids = sorted(sid for sid, s in self.scopes.items() if s.kind == "class")
         for cid in class_ids:
             scope = self.scopes[cid]
             span = scope.rec.bases
-            bases: list[frozenset] = []
+            count = 0
             if span[0] >= 0:
                 text = self.files[scope.file].source[span[0]:span[1]].decode("utf-8", "replace")
                 call = _quick_call(text) or self._parse(f"_{text}")
@@ -1605,10 +1707,9 @@ class _Builder:
                     for arg in call.args:
                         if isinstance(arg, ast.Starred):
                             continue
-                        key = ("b", cid, len(bases))
-                        self.sources[key] = [("e", arg, names.id, ())]
-                        bases.append(EMPTY)
-            self.bases[cid] = bases
+                        self.sources[("b", cid, count)] = [("e", arg, names.id, ())]
+                        count += 1
+            self.bases[cid] = [EMPTY] * count
         for cid in class_ids:
             for i in range(len(self.bases[cid])):
                 self.get(("b", cid, i))
@@ -1622,11 +1723,11 @@ class _Builder:
         """Direct bases in order: repo class ids, or "x:dotted" for external classes."""
         out: list[str] = []
         for atoms in self.bases.get(cid, []):
-            for a in sorted(atoms, key=repr):
-                if a[0] == "c" and a[1] != cid:
-                    out.append(a[1])
-                elif a[0] in ("x", "xr") and a[0] == "x":
-                    out.append(f"x:{a[1]}")
+            for a in sorted(atoms):
+                if a[0] == C and self.by_n[a[1]].id != cid:
+                    out.append(self.by_n[a[1]].id)
+                elif a[0] == X and a != self.unknown_external:
+                    out.append(f"x:{self.strs[a[1]]}")
         return list(dict.fromkeys(out))
 
     def _linearize(self, cid: str, stack: tuple[str, ...]) -> tuple[str, ...]:
@@ -1642,19 +1743,19 @@ class _Builder:
         seqs.append(list(bases))
         result = [cid]
         work = [s for s in seqs if s]
-        ok = True
+        consistent = True
         while work:
             for seq in work:
                 head = seq[0]
                 if not any(head in s[1:] for s in work):
                     break
             else:
-                ok = False
+                consistent = False
                 break
             result.append(head)
             work = [[x for x in s if x != head] for s in work]
             work = [s for s in work if s]
-        if not ok:
+        if not consistent:
             result = [cid]
             for seq in seqs:
                 for x in seq:
@@ -1662,20 +1763,16 @@ class _Builder:
                         result.append(x)
         mro = tuple(result)
         self.mro[cid] = mro
+        self.repo_mro[cid] = tuple(x for x in mro if not x.startswith("x:"))
         self.module_like[cid] = any(
-            x.startswith("x:") and (x[2:] in _MODULE_BASES or x[2:].startswith("torch.nn.")
-                                    and x[2:] != "torch.nn.Parameter")
+            x.startswith("x:") and (x[2:] in _MODULE_BASES or (x[2:].startswith("torch.nn.")
+                                                             and x[2:] != "torch.nn.Parameter"))
             for x in mro
         )
         return mro
 
     def _repo_mro(self, cid: str) -> tuple[str, ...]:
-        found = self.repo_mro.get(cid)
-        if found is None:
-            found = tuple(x for x in self.mro.get(cid, (cid,)) if not x.startswith("x:"))
-            if cid in self.mro:
-                self.repo_mro[cid] = found
-        return found
+        return self.repo_mro.get(cid) or (cid,)
 
     def _external_base(self, cid: str) -> str | None:
         for x in self.mro.get(cid, ()):
@@ -1684,45 +1781,55 @@ class _Builder:
         return None
 
     def _owner(self, cid: str, name: str, skip_first: bool = False) -> str | None:
-        """The first repo class in cid's MRO whose body binds name."""
+        """The first repo class in cid's MRO whose body binds name (MROs are fixed
+        after phase 0, class bodies are static: memoized)."""
+        key = (cid, name, skip_first)
+        found = self.owners.get(key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        found = None
         mro = self._repo_mro(cid)
         for c in mro[1:] if skip_first else mro:
             scope = self.scopes.get(c)
             if scope is not None and name in scope.names:
-                return c
-        return None
+                found = c
+                break
+        if self.mro:
+            self.owners[key] = found
+        return found
 
     def _member_funcs(self, cid: str, name: str) -> list[str]:
         owner = self._owner(cid, name)
         if owner is None:
             return []
-        return sorted(a[1] for a in self.get(("v", owner, name)) if a[0] == "f")
+        return sorted(self.by_n[a[1]].id for a in self.get(("v", owner, name)) if a[0] == F)
 
-    def _bind_member(self, atoms: frozenset, recv: str, via_instance: bool) -> frozenset:
+    def _bind_member(self, atoms: frozenset, recv: int, via_instance: bool) -> frozenset:
         out = set()
         for a in atoms:
-            if a[0] == "f":
-                scope = self.scopes.get(a[1])
-                if scope is not None and self._is_static(scope):
-                    out.add(("f", a[1], 0, recv))
-                elif scope is not None and self._is_classmethod(scope):
-                    out.add(("f", a[1], 1, recv))
+            if a[0] == F:
+                scope = self.by_n.get(a[1])
+                if scope is not None and scope.static:
+                    out.add((F, a[1], 0, recv))
+                elif scope is not None and scope.classmethod:
+                    out.add((F, a[1], 1, recv))
                 else:
-                    out.add(("f", a[1], 1 if via_instance else 0, recv))
+                    out.add((F, a[1], 1 if via_instance else 0, recv))
             else:
                 out.add(a)
         return frozenset(out)
 
     def _instance_attr(self, atom: tuple, name: str) -> frozenset:
-        cid = atom[1]
+        cls = self.by_n[atom[1]]
+        cid = cls.id
         owner = self._owner(cid, name)
-        if owner is not None:
-            members = self.get(("v", owner, name))
-            props = [a for a in members if a[0] == "f" and self._is_property(a[1])]
+        members = self.get(("v", owner, name)) if owner is not None else EMPTY
+        if members:
+            props = [a for a in members if a[0] == F and self.by_n[a[1]].property]
             if props:
                 out: frozenset = EMPTY
                 for p in props:
-                    out = out | self._returns(p[1], cid)
+                    out = out | self._returns(self.by_n[p[1]].id, atom[1])
                 return out
         found = False
         out = EMPTY
@@ -1732,34 +1839,36 @@ class _Builder:
                 found = True
                 out = out | self.get(key)
         if owner is not None:
-            return out | self._bind_member(self.get(("v", owner, name)), cid, True)
+            return out | self._bind_member(members, atom[1], True)
         if found:
             return out
         ext = self._external_base(cid)
         if ext is not None:
-            return frozenset((("xb", f"{ext}.{name}", atom),))
+            return frozenset(((XB, self.intern(f"{ext}.{name}"), atom),))
         return EMPTY
 
-    def _class_attr(self, cid: str, name: str) -> frozenset:
+    def _class_attr(self, n: int, name: str) -> frozenset:
+        cid = self.by_n[n].id
         owner = self._owner(cid, name)
         if owner is not None:
-            return self._bind_member(self.get(("v", owner, name)), cid, False)
+            return self._bind_member(self.get(("v", owner, name)), n, False)
         ext = self._external_base(cid)
         if ext is not None:
-            return frozenset((("x", f"{ext}.{name}"),))
+            return frozenset((self._x(f"{ext}.{name}"),))
         return EMPTY
 
     def _super_attr(self, atom: tuple, name: str) -> frozenset:
-        cid, recv = atom[1], atom[2]
+        n, recv = atom[1], atom[2]
+        cid = self.by_n[n].id
         owner = self._owner(cid, name, skip_first=True)
         if owner is not None:
-            return self._bind_member(self.get(("v", owner, name)), cid, recv == "i")
-        mro = self.mro.get(cid, ())
-        for x in mro[1:]:
+            return self._bind_member(self.get(("v", owner, name)), n, recv == I)
+        for x in self.mro.get(cid, ())[1:]:
             if x.startswith("x:"):
-                if recv == "i":
-                    return frozenset((("xb", f"{x[2:]}.{name}", ("i", cid)),))
-                return frozenset((("x", f"{x[2:]}.{name}"),))
+                dotted = self.intern(f"{x[2:]}.{name}")
+                if recv == I:
+                    return frozenset(((XB, dotted, (I, n)),))
+                return frozenset(((X, dotted),))
         return EMPTY
 
     def attr_all(self, atoms: frozenset, name: str) -> frozenset:
@@ -1772,56 +1881,63 @@ class _Builder:
 
     def attr(self, atom: tuple, name: str) -> frozenset:
         kind = atom[0]
-        if kind == "m":
-            return self._module_attr(atom[1], name)
-        if kind == "i":
+        if kind == X:
+            if atom == self.unknown_external:
+                return frozenset((atom,))
+            key = (atom[1], name)
+            n = self.xattrs.get(key)
+            if n is None:
+                dotted = self.strs[atom[1]]
+                n = self.unknown_external[1] if dotted.count(".") >= _MAX_DOTS else self.intern(
+                    f"{dotted}.{name}")
+                self.xattrs[key] = n
+            return frozenset(((X, n),))
+        if kind == I:
             return self._instance_attr(atom, name)
-        if kind == "w":
+        if kind == M:
+            return self._module_attr(self.strs[atom[1]], name)
+        if kind == W:
             if name == "module":
-                return frozenset((("i", atom[1]),))
+                return frozenset(((I, atom[1]),))
             return self._instance_attr(atom, name)
-        if kind == "c":
+        if kind == C:
             return self._class_attr(atom[1], name)
-        if kind == "x":
-            if atom[1] == "?" or atom[1].count(".") >= _MAX_DOTS:
-                return frozenset((_UNKNOWN_EXTERNAL,))
-            return frozenset((("x", f"{atom[1]}.{name}"),))
-        if kind == "xr":
-            last = atom[1].rsplit(".", 1)[-1]
+        if kind == XR:
+            dotted = self.strs[atom[1]]
             # An instance of an external class (capitalised, by convention): its method.
-            return frozenset((("x", f"{atom[1]}.{name}"),)) if last[:1].isupper() else EMPTY
-        if kind in ("seq", "dict", "tup"):
-            if name in _CONTAINER_METHODS:
-                return frozenset((("cm", atom, name),))
+            if dotted.rsplit(".", 1)[-1][:1].isupper():
+                return self.attr((X, atom[1]), name)
             return EMPTY
-        if kind == "sup":
+        if kind == SEQ or kind == DICT or kind == TUP:
+            if name in _CONTAINER_METHODS:
+                return frozenset(((CM, atom, self.intern(name)),))
+            return EMPTY
+        if kind == SUP:
             return self._super_attr(atom, name)
-        if kind == "miss":
-            if atom[1] == "?" or atom[1].count(".") >= _MAX_DOTS:
-                return frozenset((_UNKNOWN_MISSING,))
-            return frozenset((("miss", f"{atom[1]}.{name}"),))
+        if kind == MISS:
+            if atom == self.unknown_missing or self.strs[atom[1]].count(".") >= _MAX_DOTS:
+                return frozenset((self.unknown_missing,))
+            return frozenset(((MISS, self.intern(f"{self.strs[atom[1]]}.{name}")),))
         return EMPTY
 
-    def _item(self, atom: tuple, index: ast.expr, scope: str) -> frozenset:
+    def _item(self, atom: tuple, index: ast.expr) -> frozenset:
         kind = atom[0]
-        if kind == "seq":
+        if kind == SEQ:
             return frozenset((atom,)) if isinstance(index, ast.Slice) else atom[2]
-        if kind == "dict":
+        if kind == DICT:
             return atom[2]
-        if kind == "tup":
+        if kind == TUP:
             if isinstance(index, ast.Constant) and isinstance(index.value, int):
                 i = index.value
-                if -len(atom[1]) <= i < len(atom[1]):
-                    return atom[1][i]
-                return EMPTY
+                return atom[1][i] if -len(atom[1]) <= i < len(atom[1]) else EMPTY
             if isinstance(index, ast.Slice):
                 return EMPTY
             return _elems(frozenset((atom,)))
-        if kind == "ns":
-            return self._public_callables(atom[1])
-        if kind in ("i", "w"):
+        if kind == NS:
+            return self._public_callables(self.by_n[atom[1]].id)
+        if kind == I or kind == W:
             out: frozenset = EMPTY
-            for f in self._member_funcs(atom[1], "__getitem__"):
+            for f in self._member_funcs(self.by_n[atom[1]].id, "__getitem__"):
                 out = out | self._returns(f, atom[1])
             return out
         return EMPTY
@@ -1831,85 +1947,77 @@ class _Builder:
         if scope is None:
             return EMPTY
         out: set = set()
-        names = set(n for n in scope.names if not n.startswith("_"))
+        names = {n for n in scope.names if not n.startswith("_")}
         names.update(n for n in self.exports(module) if not n.startswith("_"))
         for name in sorted(names):
             for a in self._module_attr(module, name):
-                if a[0] in ("f", "c"):
+                if a[0] == F or a[0] == C:
                     out.add(a)
         return frozenset(out)
 
     # ---- calls ---------------------------------------------------------------------------
 
-    def _returns(self, fid: str, recv: str) -> frozenset:
+    def _returns(self, fid: str, recv: int) -> frozenset:
         """What calling fid returns; `self`/`cls` of its class read as the receiver's."""
         ret = self.get(("r", fid))
         if not ret or not recv:
             return ret
-        owner = self.scopes[fid].cls if fid in self.scopes else None
-        if owner is None or owner == recv or owner not in self._repo_mro(recv):
+        func = self.scopes.get(fid)
+        owner = func.cls if func is not None else None
+        if owner is None:
+            return ret
+        owner_n = self.scopes[owner].n
+        if owner_n == recv or owner not in self._repo_mro(self.by_n[recv].id):
             return ret
         out = set()
         for a in ret:
-            if a == ("i", owner):
-                out.add(("i", recv))
-            elif a == ("c", owner):
-                out.add(("c", recv))
+            if a == (I, owner_n):
+                out.add((I, recv))
+            elif a == (C, owner_n):
+                out.add((C, recv))
             else:
                 out.add(a)
         return frozenset(out)
 
-    def _call_funcs(self, atom: tuple) -> list[tuple[str, int, str]]:
+    def _call_funcs(self, atom: tuple) -> list[tuple[str, int, int]]:
         """The repo functions that run when atom is called: (function id, number of
         leading parameters already bound, receiver class)."""
         kind = atom[0]
-        if kind == "f":
-            return [(atom[1], atom[2], atom[3])]
-        if kind in ("i", "w"):
-            cid = atom[1]
+        if kind == F:
+            return [(self.by_n[atom[1]].id, atom[2], atom[3])]
+        if kind == I or kind == W:
+            cid = self.by_n[atom[1]].id
             funcs = self._member_funcs(cid, "__call__")
             if not funcs and self.module_like.get(cid):
                 funcs = self._member_funcs(cid, "forward")
-            return [(f, 1, cid) for f in funcs]
-        if kind == "seq" and atom[1] == "torch.nn.Sequential":
+            return [(f, 1, atom[1]) for f in funcs]
+        if kind == SEQ and self.strs[atom[1]] in _SEQUENTIAL:
             out = []
-            for a in sorted(atom[2], key=repr):
+            for a in sorted(atom[2]):
                 out.extend(self._call_funcs(a))
             return out
         return []
 
-    def _call_expr(self, node: ast.Call, scope: str) -> frozenset:
-        func = self.ev(node.func, scope)
-        if not func:
-            return EMPTY
-        out: frozenset = EMPTY
-        for a in func:
-            got = self._call_result(a, node, scope)
-            if got:
-                out = out | got
-        return out
-
     def _call_result(self, atom: tuple, node: ast.Call | None, scope: str) -> frozenset:
         kind = atom[0]
-        if kind == "c":
-            return frozenset((("i", atom[1]),))
-        if kind == "f":
-            return self._returns(atom[1], atom[3])
-        if kind in ("i", "w") or kind == "seq":
+        if kind == C:
+            return frozenset(((I, atom[1]),))
+        if kind == F:
+            return self._returns(self.by_n[atom[1]].id, atom[3])
+        if kind == I or kind == W or kind == SEQ:
             out: frozenset = EMPTY
             for fid, _, recv in self._call_funcs(atom):
                 out = out | self._returns(fid, recv)
             return out
-        if kind == "x":
-            if atom[1] == "?":
+        if kind == X:
+            if atom == self.unknown_external:
                 return frozenset((atom,))
             return self._external_call(atom[1], node, scope)
-        if kind == "xb":
-            method = atom[1].rsplit(".", 1)[-1]
-            recv = atom[2]
-            return frozenset((recv,)) if method in _SELF_RETURNING else frozenset((("xr", atom[1]),))
-        if kind == "cm":
-            return self._container_call(atom[1], atom[2], node, scope)
+        if kind == XB:
+            method = self.strs[atom[1]].rsplit(".", 1)[-1]
+            return frozenset((atom[2],)) if method in _SELF_RETURNING else frozenset(((XR, atom[1]),))
+        if kind == CM:
+            return self._container_call(atom[1], self.strs[atom[2]], node, scope)
         return EMPTY
 
     def _arg(self, node: ast.Call | None, i: int, scope: str) -> frozenset:
@@ -1917,27 +2025,32 @@ class _Builder:
             return EMPTY
         return self.ev(node.args[i], scope)
 
-    def _external_call(self, dotted: str, node: ast.Call | None, scope: str) -> frozenset:
-        result = frozenset((("xr", dotted),))
+    def _external_call(self, n: int, node: ast.Call | None, scope: str) -> frozenset:
+        result = frozenset(((XR, n),))
         if node is None:
+            return result
+        dotted = self.strs[n]
+        if dotted not in _NEEDS_ARGS and not dotted.startswith("accelerate."):
             return result
         if dotted in _IDENTITY:
             return self._arg(node, 0, scope) or result
         if dotted in _DP_WRAPPERS:
             inner = self._arg(node, 0, scope)
-            return frozenset(("w", a[1]) if a[0] == "i" else a for a in inner) or result
-        if dotted in ("torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"):
-            return frozenset((_seq("torch.nn.ModuleList", _elems(self._arg(node, 0, scope))),))
-        if dotted in ("torch.nn.Sequential", "torch.nn.modules.container.Sequential"):
+            return frozenset((W, a[1]) if a[0] == I else a for a in inner) or result
+        if dotted in _MODULE_LIST:
+            elems = _elems(self._arg(node, 0, scope))
+            return frozenset(((SEQ, self.intern("torch.nn.ModuleList"), _shallow(elems)),))
+        if dotted in _SEQUENTIAL:
             elems: frozenset = EMPTY
             for arg in node.args:
-                got = self.ev(arg.value if isinstance(arg, ast.Starred) else arg, scope)
                 if isinstance(arg, ast.Starred):
-                    got = _elems(got)
-                elif len(node.args) == 1 and any(a[0] == "dict" for a in got):
-                    got = _values(got)
+                    got = _elems(self.ev(arg.value, scope))
+                else:
+                    got = self.ev(arg, scope)
+                    if len(node.args) == 1 and any(a[0] == DICT for a in got):
+                        got = _values(got)
                 elems = elems | got
-            return frozenset((_seq("torch.nn.Sequential", elems),))
+            return frozenset(((SEQ, self.intern("torch.nn.Sequential"), _shallow(elems)),))
         if dotted in _DICT_BUILTINS:
             values = _values(self._arg(node, 0, scope))
             for kw in node.keywords:
@@ -1945,115 +2058,159 @@ class _Builder:
                     values = values | self.ev(kw.value, scope)
             if dotted == "collections.defaultdict":
                 values = EMPTY
-            return frozenset((_dict(dotted, values),))
+            return frozenset(((DICT, n, _shallow(values)),))
         if dotted in _SEQ_BUILTINS:
-            return frozenset((_seq(dotted, _elems(self._arg(node, 0, scope))),))
+            return frozenset(((SEQ, n, _shallow(_elems(self._arg(node, 0, scope)))),))
         if dotted == "builtins.enumerate":
-            return frozenset((_seq(dotted, frozenset((("tup", (EMPTY, _elems(self._arg(node, 0, scope)))),))),))
+            pair = (TUP, (EMPTY, _shallow(_elems(self._arg(node, 0, scope)))))
+            return frozenset(((SEQ, n, frozenset((pair,))),))
         if dotted == "builtins.zip":
-            parts = tuple(_elems(self._arg(node, i, scope)) for i in range(len(node.args)))
-            return frozenset((_seq(dotted, frozenset((("tup", parts),))),))
+            parts = tuple(_shallow(_elems(self._arg(node, i, scope))) for i in range(len(node.args)))
+            return frozenset(((SEQ, n, frozenset(((TUP, parts),))),))
         if dotted == "builtins.next":
             return _elems(self._arg(node, 0, scope))
-        if dotted == "builtins.getattr" and len(node.args) >= 2:
+        if dotted == "builtins.getattr":
+            if len(node.args) < 2:
+                return result
             obj = self._arg(node, 0, scope)
             name = node.args[1]
             out: frozenset = self._arg(node, 2, scope)
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
                 return out | self.attr_all(obj, name.value)
             for a in obj:
-                if a[0] == "m":
-                    out = out | self._public_callables(a[1])
+                if a[0] == M:
+                    out = out | self._public_callables(self.strs[a[1]])
             return out
         if dotted == "builtins.super":
             return self._super(node, scope)
-        if dotted == "builtins.type" and len(node.args) == 1:
-            return frozenset(("c", a[1]) for a in self._arg(node, 0, scope) if a[0] in ("i", "w"))
+        if dotted == "builtins.type":
+            if len(node.args) != 1:
+                return result
+            return frozenset((C, a[1]) for a in self._arg(node, 0, scope) if a[0] == I or a[0] == W)
         if dotted == "builtins.vars":
-            return frozenset(("ns", a[1]) for a in self._arg(node, 0, scope) if a[0] == "m")
+            return frozenset((NS, self.scopes[self.strs[a[1]]].n) for a in self._arg(node, 0, scope)
+                             if a[0] == M and self.strs[a[1]] in self.scopes)
         if dotted == "builtins.globals":
-            return frozenset((("ns", self.scopes[scope].module),))
-        if dotted == "importlib.import_module" and node.args:
-            name = node.args[0]
+            return frozenset(((NS, self.scopes[self.scopes[scope].module].n),))
+        if dotted == "importlib.import_module":
+            name = node.args[0] if node.args else None
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
                 ref = self._resolve_import_module(self.scopes[scope].file, 0, name.value)
                 if ref is not None:
-                    return frozenset((("m", self._module_id(ref)),))
+                    return frozenset((self._module_atom(ref),))
             return result
         if dotted.startswith("accelerate.") and dotted.endswith(".prepare"):
             args = tuple(self.ev(a, scope) for a in node.args if not isinstance(a, ast.Starred))
             if len(args) == 1:
                 return args[0]
-            return frozenset((("tup", args),))
+            return frozenset(((TUP, tuple(_shallow(a) for a in args)),))
         return result
 
     def _super(self, node: ast.Call, scope: str) -> frozenset:
         if len(node.args) >= 2:
-            recv = "i" if any(a[0] == "i" for a in self._arg(node, 1, scope)) else "c"
-            return frozenset(("sup", a[1], recv) for a in self._arg(node, 0, scope) if a[0] == "c")
+            recv = I if any(a[0] == I for a in self._arg(node, 1, scope)) else C
+            return frozenset((SUP, a[1], recv) for a in self._arg(node, 0, scope) if a[0] == C)
         s = self.scopes[scope]
         while s.kind == "function" and s.cls is None and s.parent:
             s = self.scopes[s.parent]
         if s.kind != "function" or s.cls is None:
             return EMPTY
-        recv = "c" if self._is_classmethod(s) else "i"
-        return frozenset((("sup", s.cls, recv),))
+        return frozenset(((SUP, self.scopes[s.cls].n, C if s.classmethod else I),))
 
     def _container_call(self, cont: tuple, method: str, node: ast.Call | None, scope: str) -> frozenset:
         kind = cont[0]
         if method == "copy":
             return frozenset((cont,))
-        if kind == "dict":
-            if method in ("get", "pop"):
-                return cont[2] | self._arg(node, 1, scope)
-            if method == "setdefault":
+        if kind == DICT:
+            if method in ("get", "pop", "setdefault"):
                 return cont[2] | self._arg(node, 1, scope)
             if method == "values":
-                return frozenset((_seq("builtins.list", cont[2]),))
+                return frozenset(((SEQ, self.intern("builtins.list"), cont[2]),))
             if method == "items":
-                return frozenset((_seq("builtins.list", frozenset((("tup", (EMPTY, cont[2])),))),))
+                pair = (TUP, (EMPTY, cont[2]))
+                return frozenset(((SEQ, self.intern("builtins.list"), frozenset((pair,))),))
             return EMPTY
-        if kind == "seq" and method == "pop":
+        if kind == SEQ and method == "pop":
             return cont[2]
         return EMPTY
 
+    # ---- flows into parameters -------------------------------------------------------------
+
     def _param_flows(self, fid: str, index: int, name: str, kind: str) -> frozenset:
-        """Types of the arguments that repo call sites pass to this parameter."""
-        incoming = self.incoming.get(fid)
-        # Read the incoming list as a dependency, so new call sites re-evaluate us.
-        self.get(("in", fid))
-        if not incoming:
+        """Types of the arguments that repo call sites pass to this parameter.
+
+        Flows run in phase 2, only into functions that at most _MAX_CALLERS call sites
+        reached in phase 1 (decorator applications not counted). Each (site, parameter)
+        pair is its own key ("fl", ...); their values are accumulated into `flow_acc`
+        as they change, so a parameter that many sites reach costs one union per
+        change. The first read activates the parameter: flows are computed only for
+        parameters whose types are asked for.
+        """
+        key = ("v", fid, name)
+        if not self.flows_on:
+            self.param_reads[key] = None
             return EMPTY
-        out: frozenset = EMPTY
-        for site_index, bound in list(incoming):
-            site = self.sites[site_index]
-            if site.decorator:
-                if kind != "keyword_only" and index - bound == 0:
-                    out = out | site.const_args
-                continue
-            call = self._site_call(site)
-            if call is None:
-                continue
-            node = None
-            if kind != "keyword_only":
-                pos = index - bound
-                if 0 <= pos:
-                    for i, arg in enumerate(call.args):
-                        if isinstance(arg, ast.Starred):
-                            break
-                        if i == pos:
-                            node = arg
-                            break
-            if node is None:
-                for kw in call.keywords:
-                    if kw.arg == name:
-                        node = kw.value
+        if fid not in self.flow_enabled:
+            return EMPTY
+        active = self.active_params.setdefault(fid, {})
+        if key not in active:
+            active[key] = (index, name, kind)
+            for site_index, bound in self.incoming.get(fid, ()):
+                self.push(("fl", site_index, bound, fid, index, name, kind))
+        return self.flow_acc.get(key, EMPTY)
+
+    def _flow_value(self, site_index: int, bound: int, index: int, name: str, kind: str) -> frozenset:
+        """The type of the argument one call site passes to one parameter."""
+        site = self.sites[site_index]
+        if site.decorator:
+            return site.const_args if kind != "keyword_only" and index - bound == 0 else EMPTY
+        call = self._site_call(site)
+        if call is None:
+            return EMPTY
+        node = None
+        if kind != "keyword_only":
+            pos = index - bound
+            if 0 <= pos:
+                for i, arg in enumerate(call.args):
+                    if isinstance(arg, ast.Starred):
                         break
-            if node is not None:
-                got = self.ev(node, site.scope)
-                if got:
-                    out = out | got
-        return out
+                    if i == pos:
+                        node = arg
+                        break
+        if node is None:
+            for kw in call.keywords:
+                if kw.arg == name:
+                    node = kw.value
+                    break
+        return self.ev(node, site.scope) if node is not None else EMPTY
+
+    def _flow_changed(self, key: tuple, atoms: frozenset) -> None:
+        """A flow's value grew: add it to its parameter's accumulated types."""
+        param = ("v", key[3], key[5])
+        acc = self.flow_acc.get(param, EMPTY)
+        grown = acc | atoms
+        if grown == acc:
+            return
+        funcs = [a for a in grown if a[0] == F]
+        # A parameter that receives many different functions is a generic callback
+        # slot (a dispatcher's): calls through it are not resolved.
+        if len(funcs) > _MAX_FLOW_FUNCS or (funcs and _UNKNOWN_CALLABLE in grown):
+            grown = frozenset(a for a in grown if a[0] != F) | {_UNKNOWN_CALLABLE}
+            if grown == acc:
+                return
+        self.flow_acc[param] = self._norm(grown)
+        self.push(param)
+
+    def enable_flows(self) -> None:
+        """Phase 2: flows into the parameters of functions with few callers."""
+        self.flows_on = True
+        for fid, incoming in self.incoming.items():
+            callers = sum(1 for site_index, _ in incoming if not self.sites[site_index].decorator)
+            if callers <= _MAX_CALLERS:
+                self.flow_enabled.add(fid)
+        for key in self.param_reads:
+            if key[1] in self.flow_enabled:
+                self.push(key)
 
     # ---- call sites ------------------------------------------------------------------------
 
@@ -2075,33 +2232,31 @@ class _Builder:
         return node  # type: ignore[return-value]
 
     def _site_func(self, site: _Site) -> frozenset:
-        text = site.text
-        if site.func_type in ("identifier", "attribute") and _DOTTED.match(text):
-            return self.ev_dotted(text, site.scope)
+        if (site.func_type == "identifier" or site.func_type == "attribute") and _DOTTED.match(site.text):
+            return self.ev_dotted(site.text, site.scope)
         node = self.expr(site.file, site.func_span[0], site.func_span[1])
         return self.ev(node, site.scope) if node is not None else EMPTY
 
     def _site_changed(self, index: int, atoms: frozenset) -> None:
-        """New callee types at a site: its arguments now flow into the parameters of
-        the repo functions it reaches."""
+        """New callee types at a site: its arguments flow into the parameters of the
+        repo functions it reaches (counted in phase 1, flowing in phase 2)."""
         site = self.sites[index]
         flowed = self.flowed.setdefault(index, set())
         for atom in atoms:
-            for fid, bound, _recv in self._flow_targets(atom, site.decorator):
+            for fid, bound, _ in self._flow_targets(atom):
                 if (fid, bound) in flowed:
                     continue
                 flowed.add((fid, bound))
                 self.incoming.setdefault(fid, {})[(index, bound)] = None
-                key = ("in", fid)
-                if key in self.readers:
-                    for r in self.readers[key]:
-                        self.push(r)
+                if self.flows_on and fid in self.flow_enabled:
+                    for param_index, name, kind in self.active_params.get(fid, {}).values():
+                        self.push(("fl", index, bound, fid, param_index, name, kind))
 
-    def _flow_targets(self, atom: tuple, decorator: bool) -> list[tuple[str, int, str]]:
-        if atom[0] == "c":
-            return [(f, 1, atom[1]) for f in self._member_funcs(atom[1], "__init__")]
+    def _flow_targets(self, atom: tuple) -> list[tuple[str, int, int]]:
+        if atom[0] == C:
+            return [(f, 1, atom[1]) for f in self._member_funcs(self.by_n[atom[1]].id, "__init__")]
         funcs = self._call_funcs(atom)
-        if atom[0] == "seq":
+        if atom[0] == SEQ:
             return funcs[:1]  # nn.Sequential: the input goes to the first module only
         return funcs
 
@@ -2111,31 +2266,38 @@ class _Builder:
         externals: set[str] = set()
         for a in atoms:
             kind = a[0]
-            if kind == "c":
-                out.add(a[1])
-            elif kind in ("f", "i", "w", "seq"):
+            if kind == C:
+                out.add(self.by_n[a[1]].id)
+            elif kind == F or kind == I or kind == W or kind == SEQ:
                 funcs = self._call_funcs(a)
                 out.update(f for f, _, _ in funcs)
-                if kind in ("i", "w") and not funcs and self.module_like.get(a[1]):
-                    ext = self._external_base(a[1])
+                if (kind == I or kind == W) and not funcs:
+                    cid = self.by_n[a[1]].id
+                    ext = self._external_base(cid) if self.module_like.get(cid) else None
                     if ext is not None:
                         externals.add(f"{ext}.__call__")
-            elif kind == "x" or kind == "xb":
-                if a[1] != "?":
-                    externals.add(a[1])
-            elif kind == "xr":
-                if a[1].rsplit(".", 1)[-1][:1].isupper():
-                    externals.add(f"{a[1]}.__call__")
-            elif kind == "cm":
-                origin = a[1][1] if a[1][0] in ("seq", "dict") else "builtins.tuple"
-                if origin == "*":
-                    origin = "builtins.list" if a[1][0] == "seq" else "builtins.dict"
-                externals.add(f"{origin}.{a[2]}")
+            elif kind == X or kind == XB:
+                if a != self.unknown_external:
+                    externals.add(self.strs[a[1]])
+            elif kind == XR:
+                dotted = self.strs[a[1]]
+                if dotted.rsplit(".", 1)[-1][:1].isupper():
+                    externals.add(f"{dotted}.__call__")
+            elif kind == CM:
+                cont = a[1]
+                if cont[0] == TUP:
+                    origin = "builtins.tuple"
+                elif cont[1] == 0:
+                    origin = "builtins.list" if cont[0] == SEQ else "builtins.dict"
+                else:
+                    origin = self.strs[cont[1]]
+                externals.add(f"{origin}.{self.strs[a[2]]}")
         return sorted(t for t in out if t in self.chunks), (min(externals) if externals else None)
 
     # ---- results -----------------------------------------------------------------------
 
-    def _root_name(self, node: ast.expr) -> str | None:
+    @staticmethod
+    def _root_name(node: ast.expr) -> str | None:
         while True:
             if isinstance(node, ast.Name):
                 return node.id
@@ -2154,7 +2316,7 @@ class _Builder:
             return True
         if site.decorator:
             return False
-        if site.func_type in ("identifier", "attribute") and _DOTTED.match(site.text):
+        if (site.func_type == "identifier" or site.func_type == "attribute") and _DOTTED.match(site.text):
             node: ast.expr | None = _quick_expr(site.text)
         else:
             node = self.expr(site.file, site.func_span[0], site.func_span[1])
@@ -2168,7 +2330,6 @@ class _Builder:
         scope = self.scopes[site.scope]
         if scope.kind == "function" and self._self_class(scope, root) is not None:
             return True
-        # Any prefix of the callee chain with repo types.
         inner = node
         while True:
             if isinstance(inner, (ast.Attribute, ast.Subscript)):
@@ -2186,22 +2347,36 @@ class _Builder:
         edges: set[Edge] = set()
         rows: dict[str, list[tuple[int, int, CallSite]]] = {}
         unresolved: list[tuple[str, int, int, CallSite]] = []
+        per_key: dict[tuple, tuple[tuple[str, ...], str | None, EdgeKind, list[bool]]] = {}
+        paths = [f.path for f in self.files]
+        values = self.values
+        calls_kind, inst_kind = EdgeKind.CALLS, EdgeKind.INSTANTIATES
         for i, site in enumerate(self.sites):
-            atoms = self.values.get(("s", i), EMPTY)
-            targets, external = self.targets(atoms)
-            if site.decorator and not targets and (external is not None or not self.looks_repo(site, atoms)):
+            key = self.site_keys[i]
+            resolved = per_key.get(key)
+            if resolved is None:
+                targets, external = self.targets(values.get(key, EMPTY))
+                kinds = [chunks[t].kind is ChunkKind.CLASS for t in targets]
+                kind = inst_kind if targets and all(kinds) else calls_kind
+                resolved = (tuple(targets), external, kind, kinds)
+                per_key[key] = resolved
+            targets, external, kind, kinds = resolved
+            if site.decorator and not targets and (
+                external is not None or not self.looks_repo(site, values.get(key, EMPTY))
+            ):
                 continue  # applying a library decorator is not a call worth listing
-            kinds = [chunks[t].kind is ChunkKind.CLASS for t in targets]
-            kind = EdgeKind.INSTANTIATES if targets and all(kinds) else EdgeKind.CALLS
-            text = " ".join(site.text.split())
-            call = CallSite(site.caller, site.line, text, tuple(targets), kind, site.context, external)
+            text = site.text
+            if "\n" in text or "  " in text:
+                text = " ".join(text.split())
+            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external)
             rows.setdefault(site.caller, []).append((site.line, site.pos, call))
-            path = self.files[site.file].path
-            if not targets and external is None and self.looks_repo(site, atoms):
-                unresolved.append((path, site.line, site.pos, call))
+            path = paths[site.file]
+            if not targets:
+                if external is None and self.looks_repo(site, values.get(key, EMPTY)):
+                    unresolved.append((path, site.line, site.pos, call))
+                continue
             for target, is_class in zip(targets, kinds):
-                edges.add(Edge(site.caller, target, EdgeKind.INSTANTIATES if is_class else EdgeKind.CALLS,
-                               path, site.line))
+                edges.add(Edge(site.caller, target, inst_kind if is_class else calls_kind, path, site.line))
         for call, path, pos in self._property_calls():
             rows.setdefault(call.caller, []).append((call.line, pos, call))
             for target in call.targets:
@@ -2227,17 +2402,17 @@ class _Builder:
             ids = self.file_scopes[fi]
             contexts = None
             for si, ctx, name, pos, line in fs.self_attrs:
-                if (fi, pos) in self.write_spans:
+                if name not in self.method_names or (fi, pos) in self.write_spans:
                     continue
                 scope = self.scopes[ids[si]]
-                if scope.kind != "function" or name not in self.method_names:
+                if scope.kind != "function":
                     continue
                 cid = self._self_class(scope, "self")
                 owner = self._owner(cid, name) if cid is not None else None
                 if owner is None:
                     continue
-                props = sorted(a[1] for a in self.get(("v", owner, name))
-                               if a[0] == "f" and self._is_property(a[1]))
+                props = sorted(self.by_n[a[1]].id for a in self.get(("v", owner, name))
+                               if a[0] == F and self.by_n[a[1]].property)
                 if not props:
                     continue
                 if contexts is None:
@@ -2249,7 +2424,7 @@ class _Builder:
         if not ref.is_namespace and ref.path in self.module_of_path:
             return self.module_of_path[ref.path]
         folder = ref.path
-        if self.index.roots and "src" in self.index.roots and folder.startswith("src/"):
+        if "src" in self.index.roots and folder.startswith("src/"):
             folder = folder[4:]
         return folder.replace("/", ".")
 
@@ -2307,9 +2482,12 @@ class _Builder:
             if owner is None:
                 continue
             for a in sorted(self.get(("v", owner, name))):
-                if a[0] == "f" and a[1] in self.chunks and self.scopes[a[1]].cls == owner:
+                if a[0] != F:
+                    continue
+                base = self.by_n[a[1]]
+                if base.id in self.chunks and base.cls == owner:
                     chunk = self.chunks[sid]
-                    edges.add(Edge(sid, a[1], EdgeKind.OVERRIDES, chunk.path, chunk.start))
+                    edges.add(Edge(sid, base.id, EdgeKind.OVERRIDES, chunk.path, chunk.start))
 
     def _references(self, edges: set[Edge]) -> None:
         """Repo functions and classes named without being called: stored in a registry,
@@ -2319,16 +2497,20 @@ class _Builder:
         (string literals removed) that end in a repo function, method or class name;
         each is then resolved in its scope, exactly, like any other name.
         """
-        wanted = self.def_names | self.method_names
-        if not wanted:
+        functions = self.def_names
+        methods = self.method_names
+        if not functions and not methods:
             return
+        memo: dict[tuple[str, str], list[str]] = {}
         for fi, fs in enumerate(self.files):
             ids = self.file_scopes[fi]
             src = fs.source
+            # A call's arguments are scanned once, as the call's; a value that is a call
+            # (`x = f(g)`) is covered by them.
             spans: list[tuple[int, int, int]] = []
-            spans.extend((r[0], r[5], r[6]) for r in fs.assigns if r[5] >= 0)
-            spans.extend((r[0], r[1], r[2]) for r in fs.returns)
-            spans.extend((r[0], r[5], r[6]) for r in fs.calls)
+            spans.extend((r[0], r[5], r[6]) for r in fs.assigns if r[5] >= 0 and r[10] not in _NOT_SCANNED)
+            spans.extend((r[0], r[1], r[2]) for r in fs.returns if r[3] not in _NOT_SCANNED)
+            spans.extend((r[0], r[5], r[6]) for r in fs.calls if r[6] - r[5] > 2)
             newlines: list[int] | None = None
             for si, start, end in spans:
                 text = src[start:end]
@@ -2336,19 +2518,28 @@ class _Builder:
                     text = _STRINGS.sub(b"''", text)
                 for found in _REF_CHAIN.finditer(text):
                     chain = found.group(1).decode("utf-8", "replace")
-                    if chain.rsplit(".", 1)[-1].strip() not in wanted:
+                    last = chain.rsplit(".", 1)[-1].strip()
+                    # Module-level functions and classes by any name; methods as `self.m`.
+                    if last not in functions and not (last in methods and chain.startswith("self")):
                         continue
                     scope = self._names_scope(fi, si).id
                     caller = ids[si]
-                    targets = sorted(a[1] for a in self.ev_dotted("".join(chain.split()), scope)
-                                     if a[0] in ("f", "c") and a[1] in self.chunks and a[1] != caller)
+                    chain = "".join(chain.split())
+                    targets = memo.get((scope, chain))
+                    if targets is None:
+                        targets = sorted(
+                            self.by_n[a[1]].id for a in self.ev_dotted(chain, scope)
+                            if (a[0] == F or a[0] == C) and self.by_n[a[1]].id in self.chunks
+                        )
+                        memo[(scope, chain)] = targets
                     if not targets:
                         continue
                     if newlines is None:
                         newlines = [m.start() for m in re.finditer(b"\n", src)]
                     line = bisect_left(newlines, start + found.start()) + 1
                     for target in targets:
-                        edges.add(Edge(caller, target, EdgeKind.REFERENCES, fs.path, line))
+                        if target != caller:
+                            edges.add(Edge(caller, target, EdgeKind.REFERENCES, fs.path, line))
 
     def _fact_data(self, constructed: dict[str, set[str]]) -> _FactData:
         data = _FactData(sources=[f.source for f in self.files])
@@ -2366,9 +2557,9 @@ class _Builder:
             for si, line, ls, le, ltype, rs, re_, ts, te, op, _ in fs.assigns:
                 sid = ids[si]
                 if ltype == "attribute":
-                    m = _SELF_ATTR.match(src[ls:le].decode("utf-8", "replace"))
-                    if m is not None and m.group(1) == "self":
-                        data.writes.setdefault(sid, set()).add(m.group(2))
+                    found = _SELF_ATTR.match(src[ls:le].decode("utf-8", "replace"))
+                    if found is not None and found.group(1) == "self":
+                        data.writes.setdefault(sid, set()).add(found.group(2))
                         if op == "=":
                             written_at.add(ls)
                 elif ltype == "identifier" and ts >= 0 and fs.scopes[si].kind == "class":
@@ -2382,6 +2573,75 @@ class _Builder:
         data.mro = {cid: self._repo_mro(cid) for cid in self.mro}
         data.decorators = {sid: s.decorators for sid, s in self.scopes.items() if s.kind == "class"}
         return data
+
+
+_PARAM_NESTED = re.compile(rb"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}|'[^']*'|\"[^\"]*\"")
+_PARAM_NAME = re.compile(rb"(?:^|,)\s*\**\s*([A-Za-z_]\w*)")
+_SIMPLE_DEFAULT = r"(?:[\w.]+|-?\d[\w.]*|'[^'\\,=]*'|\"[^\"\\,=]*\")"
+_SIMPLE_PARAMS = re.compile(
+    rf"\(\s*(?:\**[A-Za-z_]\w*\s*(?:=\s*{_SIMPLE_DEFAULT}\s*)?,\s*)*"
+    rf"(?:\**[A-Za-z_]\w*\s*(?:=\s*{_SIMPLE_DEFAULT}\s*)?)?\)\Z"
+)
+
+
+def _scan_param_names(text: bytes) -> frozenset[str]:
+    """Parameter names of `(a, b: Dict[str, int] = {}, *c, **d)` without parsing:
+    bracketed and quoted parts are removed, then the name after each comma is taken."""
+    inner = text[1:-1]
+    while True:
+        stripped = _PARAM_NESTED.sub(b"", inner)
+        if stripped == inner:
+            break
+        inner = stripped
+    return frozenset(m.group(1).decode() for m in _PARAM_NAME.finditer(inner))
+
+
+def _quick_params(text: str) -> ast.arguments | None:
+    """`(self, x, k=1, *args, **kwargs)` as ast.arguments without the parser, when no
+    parameter is annotated and every default is a name or a number."""
+    if not _SIMPLE_PARAMS.match(text):
+        return None
+    args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                         kwarg=None, defaults=[])
+    keyword_only = False
+    for piece in text[1:-1].split(","):
+        piece = piece.strip()
+        if not piece:
+            continue
+        name, _, default = piece.partition("=")
+        name, default = name.strip(), default.strip()
+        value: ast.expr | None = None
+        if default:
+            if default[0].isdigit() or default[0] == "-":
+                value = ast.Constant(0)
+            elif default[0] in ("'", '"'):
+                value = ast.Constant("")
+            else:
+                value = _quick_expr(default)
+        if name.startswith("**"):
+            args.kwarg = ast.arg(name[2:].strip())
+        elif name.startswith("*"):
+            args.vararg = ast.arg(name[1:].strip())
+            keyword_only = True
+        elif keyword_only:
+            args.kwonlyargs.append(ast.arg(name))
+            args.kw_defaults.append(value)
+        else:
+            args.args.append(ast.arg(name))
+            if value is not None:
+                args.defaults.append(value)
+            elif args.defaults:
+                return None  # a default before a non-default: let the parser judge
+    return args
+
+
+def _parse_params(text: str) -> ast.arguments | None:
+    """A parameter list `(a, b: int = 1, *c, **d)` as ast.arguments (None if invalid)."""
+    try:
+        fn = ast.parse(f"def _{text}: pass").body[0]
+    except (SyntaxError, ValueError):
+        return None
+    return fn.args if isinstance(fn, ast.FunctionDef) else None
 
 
 _SUBSCRIPT = re.compile(r"\s*([A-Za-z_][\w.]*)\s*\[(.*)\]\s*\Z", re.S)
@@ -2401,38 +2661,45 @@ def _quick_expr(text: str) -> ast.expr | None:
 
 
 def _quick_call(args: str) -> ast.Call | None:
-    """`(a, b.c, k=v, 3)` as an ast.Call of `_`, without the parser, when every
-    argument is a dotted name or a number; None otherwise."""
-    if not args.startswith("(") or not args.endswith(")"):
+    """`(a, b.c, k=v, 3, "s")` as an ast.Call of `_`, without the parser, when every
+    argument is a dotted name, a number or a simple string; None otherwise."""
+    if len(args) > 200 or args[:1] != "(" or args[-1:] != ")":
         return None
     inner = args[1:-1]
-    if any(c in inner for c in "([{'\"*#:\\"):
+    if not _SIMPLE_ARGS.match(inner):
         return None
     call = ast.Call(ast.Name("_"), [], [])
-    if not inner.strip():
-        return call
-    pieces = inner.split(",")
-    if not pieces[-1].strip():
-        pieces.pop()
-    for piece in pieces:
-        found = _SIMPLE_ARG.match(piece)
-        if found is None:
-            return None
-        value_text = found.group(2)
+    for piece in inner.split(","):
+        piece = piece.strip()
+        if not piece:
+            continue
+        name, eq, value_text = piece.partition("=")
+        if not eq:
+            name, value_text = "", name
+        value_text = value_text.strip()
+        first = value_text[:1]
         value: ast.expr | None
-        if value_text[0].isdigit() or value_text[0] == "-":
+        if first.isdigit() or first == "-":
             value = ast.Constant(0)
+        elif first in ("'", '"'):
+            value = ast.Constant("")
         else:
             value = _quick_expr(value_text)
             if value is None:
                 return None
-        if found.group(1):
-            call.keywords.append(ast.keyword(found.group(1), value))
+        if name:
+            call.keywords.append(ast.keyword(name.strip(), value))
         elif call.keywords:
             return None
         else:
             call.args.append(value)
     return call
+
+
+_SIMPLE_ARGS = re.compile(
+    r"\s*(?:(?:[A-Za-z_]\w*\s*=\s*)?(?:[A-Za-z_][\w.]*|-?\d[\w.]*|'[^'\\,=]*'|\"[^\"\\,=]*\")\s*"
+    r"(?:,\s*(?:[A-Za-z_]\w*\s*=\s*)?(?:[A-Za-z_][\w.]*|-?\d[\w.]*|'[^'\\,=]*'|\"[^\"\\,=]*\")\s*)*,?\s*)?\Z"
+)
 
 
 # A name or dotted chain used as a value: not called, not a keyword, not a prefix.
@@ -2507,13 +2774,9 @@ class _Facts(Mapping[str, ChunkFacts]):
         fi, params, _ = self._data.scopes[chunk_id]
         if params[0] < 0:
             return ()
-        text = self._data.sources[fi][params[0]:params[1]].decode("utf-8", "replace")
-        try:
-            fn = ast.parse(f"def _{text}: pass").body[0]
-        except (SyntaxError, ValueError):
+        args = _parse_params(self._data.sources[fi][params[0]:params[1]].decode("utf-8", "replace"))
+        if args is None:
             return ()
-        assert isinstance(fn, ast.FunctionDef)
-        args = fn.args
         out: list[Param] = []
         positional = [*args.posonlyargs, *args.args]
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
@@ -2564,13 +2827,32 @@ def build_graph(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSym
 
     Deterministic: files, sites and edges are processed and returned in sorted order.
     """
+    # The build allocates millions of small tuples that live until it returns; the
+    # cyclic collector would walk them all again and again (it doubled the build
+    # time), and the build makes no garbage cycles worth collecting.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(scan, chunks, symbols)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols]) -> Graph:
     builder = _Builder(scan, chunks, symbols)
     builder.setup()
+    # Phase 0: base classes and MROs.
     builder.solve_bases()
-    # Types read while bases were solved saw no MRO yet: start the main phase clean.
+    # Types read while bases were solved saw no MRO yet: start the next phase clean.
     builder.values = {k: v for k, v in builder.values.items() if k[0] == "b"}
     builder.readers = {}
-    for i in range(len(builder.sites)):
-        builder.push(("s", i))
+    builder.param_reads = {}
+    # Phase 1: every call site, without flows into parameters.
+    for key in builder.key_sites:
+        builder.push(key)
+    builder.run()
+    # Phase 2: flows into the parameters of functions with few callers.
+    builder.enable_flows()
     builder.run()
     return builder.collect()
