@@ -588,8 +588,7 @@ _IDENTITY = frozenset({
     "torch.nn.SyncBatchNorm.convert_sync_batchnorm", "torch.nn.utils.spectral_norm",
     "torch.nn.utils.weight_norm", "torch.nn.utils.parametrizations.spectral_norm",
     "torch.nn.utils.parametrizations.weight_norm", "functools.partial", "builtins.staticmethod",
-    "builtins.classmethod", "functools.lru_cache", "functools.cache", "functools.wraps",
-    "typing.cast",
+    "builtins.classmethod", "functools.lru_cache", "functools.cache", "typing.cast",
 })
 _MODULE_LIST = frozenset({"torch.nn.ModuleList", "torch.nn.modules.container.ModuleList"})
 _SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
@@ -2637,8 +2636,12 @@ def _quick_params(text: str) -> ast.arguments | None:
 
 def _parse_params(text: str) -> ast.arguments | None:
     """A parameter list `(a, b: int = 1, *c, **d)` as ast.arguments (None if invalid)."""
+    return _parse_params_text(f"def _{text}: pass")
+
+
+def _parse_params_text(text: str) -> ast.arguments | None:
     try:
-        fn = ast.parse(f"def _{text}: pass").body[0]
+        fn = ast.parse(text).body[0]
     except (SyntaxError, ValueError):
         return None
     return fn.args if isinstance(fn, ast.FunctionDef) else None
@@ -2718,9 +2721,17 @@ def _text(source: bytes, start: int, end: int) -> str | None:
     return " ".join(source[start:end].decode("utf-8", "replace").split())
 
 
-def _param(arg: ast.arg, default: ast.expr | None, kind: str) -> Param:
-    annotation = ast.unparse(arg.annotation) if arg.annotation is not None else None
-    return Param(arg.arg, annotation, ast.unparse(default) if default is not None else None, kind)
+def _param(arg: ast.arg, default: ast.expr | None, kind: str, text: str) -> Param:
+    """A parameter with its annotation and default as written in `text` (the source
+    the nodes were parsed from)."""
+
+    def written(node: ast.expr | None) -> str | None:
+        if node is None:
+            return None
+        segment = ast.get_source_segment(text, node)
+        return " ".join(segment.split()) if segment is not None else ast.unparse(node)
+
+    return Param(arg.arg, written(arg.annotation), written(default), kind)
 
 
 def _context_texts(contexts: list[tuple[str, int]]) -> list[str]:
@@ -2774,20 +2785,22 @@ class _Facts(Mapping[str, ChunkFacts]):
         fi, params, _ = self._data.scopes[chunk_id]
         if params[0] < 0:
             return ()
-        args = _parse_params(self._data.sources[fi][params[0]:params[1]].decode("utf-8", "replace"))
+        text = f"def _{self._data.sources[fi][params[0]:params[1]].decode('utf-8', 'replace')}: pass"
+        args = _parse_params_text(text)
         if args is None:
             return ()
         out: list[Param] = []
         positional = [*args.posonlyargs, *args.args]
         defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
         for i, (arg, default) in enumerate(zip(positional, defaults)):
-            out.append(_param(arg, default, "positional_only" if i < len(args.posonlyargs) else "positional"))
+            kind = "positional_only" if i < len(args.posonlyargs) else "positional"
+            out.append(_param(arg, default, kind, text))
         if args.vararg is not None:
-            out.append(_param(args.vararg, None, "var_positional"))
+            out.append(_param(args.vararg, None, "var_positional", text))
         for arg, default in zip(args.kwonlyargs, args.kw_defaults):
-            out.append(_param(arg, default, "keyword_only"))
+            out.append(_param(arg, default, "keyword_only", text))
         if args.kwarg is not None:
-            out.append(_param(args.kwarg, None, "var_keyword"))
+            out.append(_param(args.kwarg, None, "var_keyword", text))
         return tuple(out)
 
     def _compute(self, chunk_id: str) -> ChunkFacts:
