@@ -686,20 +686,26 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 @pytest.mark.model
 def test_real_model_cli_lock_sigkill_resume_and_free_rerun(tmp_path: Path, model_store: Path, isolated_env: Path) -> None:
-    root = copy_repo(SMALL, tmp_path)
+    root = copy_repo(TINY, tmp_path)
     out = tmp_path / "report"
     env = {**os.environ, "LOCALREAD_MODELS_DIR": str(model_store)}
     store = isolated_env / "cache" / STORE_NAME
-    first = _cli([str(root), "--out", str(out)], env)
-    try:
+
+    def wait_rows(n: int) -> None:
         deadline = time.monotonic() + 300
-        while _rows(store) < 2:
+        while _rows(store) < n:
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline
-            time.sleep(0.1)
+            time.sleep(0.05)
+
+    first = _cli([str(root), "--out", str(out)], env)
+    try:
+        wait_rows(1)
         second = _cli([str(root), "--out", str(out)], env)
         _, err = second.communicate(timeout=60)
         assert second.returncode == 1 and "already running on" in err and err.count("\n") == 1
+        wait_rows(2)
+        assert first.poll() is None, "the first run ended before it could be killed"
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
