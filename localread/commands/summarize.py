@@ -168,7 +168,7 @@ def _duration(seconds: float) -> str:
 def _progress() -> Iterator[Callable[[Progress], None]]:
     """A progress callback: a rich bar on a terminal, else a log line now and then."""
     if not sys.stderr.isatty():
-        last = [time.monotonic()]
+        last = [-LOG_EVERY_S]  # the first unit is logged at once: cron logs show the start
 
         def plain(p: Progress) -> None:
             now = time.monotonic()
