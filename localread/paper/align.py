@@ -6,9 +6,10 @@ view)` ranks, for every section, the classes, functions and methods that impleme
 it:
 
 1. lexical: BM25 over the code documents with a query made of the section's title
-   (weighted), prose, equations (notation mapped to identifier words) and algorithms;
-   the score is divided by the query's upper bound, so it lies in 0..1 and can be
-   compared across sections;
+   (weighted), prose, equations and algorithms (notation mapped to identifier words);
+   the code's own abbreviations of the paper's words (`freq`, `blk`) count as those
+   words; the score is divided by the query's upper bound, so it lies in 0..1 and can
+   be compared across sections;
 2. graph: the best lexical candidates pass part of their score along the call,
    instantiation and containment edges (a matched class reaches its `forward` and
    the helpers `forward` calls; a matched method lifts its class), up to two hops.
@@ -22,14 +23,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from localread.data import Chunk, ChunkKind, Edge, EdgeKind
-from localread.paper.index import CANDIDATE_KINDS, LexicalIndex, code_documents, folded_into
+from localread.paper.index import CANDIDATE_KINDS, LexicalIndex, folded_into, index_code
 from localread.paper.text import BlockKind, Paper, Section
-from localread.paper.tokens import math_terms, prose_terms, split_identifier, stem
+from localread.paper.tokens import (
+    abbreviation_aliases,
+    math_terms,
+    prose_terms,
+    split_identifier,
+    stem,
+)
 
 if TYPE_CHECKING:
     from localread.repo.analysis import Repo
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class AlignWeights:
     """Every number the alignment uses, named. Tuned on tests/fixtures/paper_protomem
+    and checked on tests/fixtures/paper_trajdiff, a paraphrasing paper
     (benchmarks/paper_recall.py prints what a change does)."""
 
     title: int = 3  # a title term counts as this many body occurrences
@@ -121,7 +129,9 @@ class CodeView:
     """What alignment needs to know about a repository, as plain values.
 
     docs: index terms by candidate chunk id (classes, functions, methods). core: the
-    symbols a paper is expected to describe, most important first.
+    symbols a paper is expected to describe, most important first. names: the terms
+    of the names the repository binds, where its abbreviations are (none: the code's
+    abbreviations are not read as the paper's words).
     """
 
     chunks: Mapping[str, Chunk]
@@ -129,6 +139,7 @@ class CodeView:
     edges: Sequence[Edge] = ()
     ranks: Mapping[str, float] = field(default_factory=dict)
     core: Sequence[str] = ()
+    names: frozenset[str] = frozenset()
 
 
 def code_view(repo: Repo, summaries: Mapping[str, str] | None = None, core_limit: int = 10) -> CodeView:
@@ -141,12 +152,14 @@ def code_view(repo: Repo, summaries: Mapping[str, str] | None = None, core_limit
     chunks = repo.chunks
     edges = [e for e in repo.graph.edges if e.source in chunks and e.target in chunks]
     path = [step.id for step in build_tour(repo, repo.entries[0]).steps] if repo.entries else []
+    documents = index_code(repo.root, chunks, summaries)
     return CodeView(
         chunks=chunks,
-        docs=code_documents(repo.root, chunks, summaries),
+        docs=documents.docs,
         edges=edges,
         ranks=repo.ranks,
         core=core_symbols(chunks, repo.ranks, path, core_limit),
+        names=documents.names,
     )
 
 
@@ -185,7 +198,8 @@ def align(
     top: matches kept per section. graph: False gives the lexical ranking alone.
     paper_name: how the paper is named in the result (default: paper.path).
     """
-    index = LexicalIndex(view.docs)
+    vocabulary = {t for section in paper.sections for t in section_query(section, weights)}
+    index = LexicalIndex(with_aliases(view.docs, vocabulary, view.names))
     adjacency = _adjacency(view, weights) if graph else {}
     ranked = [rank_section(section, index, adjacency, weights) for section in paper.sections]
     # Whether a section is found rests on direct evidence, the words it shares with
@@ -197,6 +211,28 @@ def align(
         for section, r, b in zip(paper.sections, ranked, best)
     ]
     return finish(paper_name or paper.path, sections, view, threshold)
+
+
+def with_aliases(
+    docs: Mapping[str, Sequence[str]], paper_terms: Iterable[str], names: Iterable[str]
+) -> dict[str, list[str]]:
+    """Documents in which the code's abbreviations (among `names`, the terms of the
+    names it binds) of the paper's words also count as those words, bigrams included
+    (tokens.abbreviation_aliases: `freq` for frequency, `blk` for block); each
+    document keeps its own terms."""
+    aliases = abbreviation_aliases(names, paper_terms)
+    out: dict[str, list[str]] = {}
+    for cid, terms in docs.items():
+        extra: list[str] = []
+        for term in terms:
+            if term in aliases:
+                extra.append(aliases[term])
+            elif "_" in term:
+                first, _, second = term.partition("_")
+                if first in aliases or second in aliases:
+                    extra.append(f"{aliases.get(first, first)}_{aliases.get(second, second)}")
+        out[cid] = [*terms, *extra]
+    return out
 
 
 def convincing_score(best: Sequence[float], weights: AlignWeights = DEFAULT_WEIGHTS) -> float:
@@ -239,7 +275,8 @@ def section_query(section: Section, weights: AlignWeights = DEFAULT_WEIGHTS) -> 
     for block in section.blocks:
         if block.kind is BlockKind.EQUATION:
             body.update(math_terms(block.text))
-        elif block.kind is BlockKind.PARAGRAPH:
+        elif block.kind in (BlockKind.PARAGRAPH, BlockKind.ALGORITHM):
+            # Algorithm steps mix words and inline math ($\hat{y}_0 \gets ...$) like prose.
             inline = re.findall(r"\$([^$]+)\$", block.text)
             body.update(prose_terms(re.sub(r"\$[^$]+\$", " ", block.text)))
             for tex in inline:

@@ -5,6 +5,10 @@ tree-sitter (never importing it) and gives every class, function and method chun
 bag of index terms: its name (weighted), its class and module names, the identifiers
 its own lines use, its docstring, comments and string literals, and its cached
 summary if one is given. Lines of a nested definition belong to that definition only.
+`index_code` gives the same documents and, beside them, the terms of the names the
+repository itself binds (definitions, parameters, assignment targets): the author's
+own vocabulary, where the abbreviations of the paper's words are (`freq`, `blk`), as
+opposed to names of the libraries it calls (`torch.cat`, `math.log`).
 `LexicalIndex` ranks those documents against a query with BM25 (bm25s, Lucene
 variant) and knows each term's IDF, so scores can be put on a 0..1 scale.
 """
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+from tree_sitter import Node
 
 from localread.data import Chunk, ChunkKind
 from localread.paper.tokens import identifier_terms, prose_terms
@@ -43,13 +48,34 @@ class DocWeights:
 DEFAULT_DOC_WEIGHTS = DocWeights()
 
 
+@dataclass(frozen=True, slots=True)
+class CodeDocuments:
+    """docs: index terms by candidate chunk id. names: the unigram index terms of the
+    names the repository binds (see `binds`)."""
+
+    docs: dict[str, list[str]]
+    names: frozenset[str]
+
+
 def code_documents(
     root: Path,
     chunks: Mapping[str, Chunk],
     summaries: Mapping[str, str] | None = None,
     weights: DocWeights = DEFAULT_DOC_WEIGHTS,
 ) -> dict[str, list[str]]:
-    """Index terms for every class, function and method chunk, by chunk id.
+    """Index terms for every class, function and method chunk, by chunk id (the docs
+    of `index_code`)."""
+    return index_code(root, chunks, summaries, weights).docs
+
+
+def index_code(
+    root: Path,
+    chunks: Mapping[str, Chunk],
+    summaries: Mapping[str, str] | None = None,
+    weights: DocWeights = DEFAULT_DOC_WEIGHTS,
+) -> CodeDocuments:
+    """Index terms for every class, function and method chunk, and the terms of the
+    names the repository binds, from one parse of each file.
 
     A constructor is part of its class: `__init__` gets no document of its own, its
     terms join the class's (what a module holds is what a paper says it consists
@@ -59,9 +85,12 @@ def code_documents(
     for chunk in chunks.values():
         by_path[chunk.path].append(chunk)
     docs: dict[str, list[str]] = {}
+    names: set[str] = set()
     for path in sorted(by_path):
         file_chunks = by_path[path]
-        idents, prose = _file_words(root / path, file_chunks)
+        idents, prose, bound = _file_words(root / path, file_chunks)
+        for name in bound:
+            names.update(identifier_terms(name, bigrams=False))
         for chunk in file_chunks:
             if chunk.kind not in CANDIDATE_KINDS:
                 continue
@@ -87,7 +116,7 @@ def code_documents(
             if summaries and summaries.get(chunk.id):
                 terms += prose_terms(summaries[chunk.id]) * weights.summary
             docs[chunk.id] = terms + docs.get(chunk.id, [])
-    return docs
+    return CodeDocuments(docs=docs, names=frozenset(names))
 
 
 def folded_into(chunk: Chunk, chunks: Mapping[str, Chunk]) -> str:
@@ -99,13 +128,13 @@ def folded_into(chunk: Chunk, chunks: Mapping[str, Chunk]) -> str:
 
 def _file_words(
     file: Path, chunks: Sequence[Chunk]
-) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+) -> tuple[dict[str, set[str]], dict[str, list[str]], set[str]]:
     """Identifiers (distinct) and prose (comments, strings) of a file, by the innermost
-    chunk whose lines hold them."""
+    chunk whose lines hold them, and the names the file binds."""
     try:
         source = file.read_bytes()
     except OSError:
-        return {}, {}
+        return {}, {}, set()
     lines = source.count(b"\n") + 2
     owner: list[str | None] = [None] * (lines + 1)
     for chunk in sorted(chunks, key=lambda c: (-(c.end - c.start), c.start, c.id)):
@@ -115,10 +144,13 @@ def _file_words(
             owner[line] = chunk.id
     idents: dict[str, set[str]] = defaultdict(set)
     prose: dict[str, list[str]] = defaultdict(list)
+    bound: set[str] = set()
     stack = [parse(source).root_node]
     while stack:
         node = stack.pop()
         kind = node.type
+        if kind == "identifier" and binds(node):
+            bound.add(node_text(node))
         if kind in ("identifier", "comment", "string_content"):
             chunk_id = owner[node.start_point.row + 1]
             if chunk_id is not None:
@@ -129,7 +161,50 @@ def _file_words(
                     prose[chunk_id].append(text.lstrip("#").strip())
             continue
         stack.extend(node.children)
-    return idents, prose
+    return idents, prose, bound
+
+
+# Nodes whose identifier children all bind a name: `def f(a, *b, **c)`, `x, y = ...`.
+_BINDING_PARENTS = frozenset(
+    {"parameters", "lambda_parameters", "pattern_list", "tuple_pattern", "list_pattern",
+     "list_splat_pattern", "dictionary_splat_pattern", "as_pattern_target", "global_statement"}
+)
+# Nodes whose identifier in the given field binds a name.
+_BINDING_FIELDS = {
+    "function_definition": "name",
+    "class_definition": "name",
+    "default_parameter": "name",
+    "typed_default_parameter": "name",
+    "assignment": "left",
+    "augmented_assignment": "left",
+    "for_statement": "left",
+    "for_in_clause": "left",
+    "named_expression": "name",
+}
+
+
+def binds(node: Node) -> bool:
+    """Whether an identifier node is a name the code defines: a function, class,
+    parameter, assignment or loop target, or an attribute assigned to (`self.x = ...`).
+    Keyword-argument names, attributes read and imported names are not."""
+    parent = node.parent
+    if parent is None:
+        return False
+    kind = parent.type
+    if kind in _BINDING_PARENTS:
+        return True
+    if kind == "typed_parameter":
+        return parent.children[0] == node
+    if kind in _BINDING_FIELDS:
+        return parent.child_by_field_name(_BINDING_FIELDS[kind]) == node
+    if kind == "attribute" and parent.child_by_field_name("attribute") == node:
+        target = parent.parent
+        return (
+            target is not None
+            and target.type in ("assignment", "augmented_assignment")
+            and target.child_by_field_name("left") == parent
+        )
+    return False
 
 
 class LexicalIndex:

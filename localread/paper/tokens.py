@@ -6,11 +6,13 @@ maps paper notation (LaTeX or the Unicode a PDF gives) to the words code uses fo
 All three give lowercase stems with stop words removed, plus `a_b` bigram terms for
 adjacent words, so that "mask decoder" in a paper meets `MaskDecoder` in code.
 Abbreviations common in research code (`attn`, `proj`, `iou`) are expanded on both
-sides, so `self.attn` meets "attention" and "IoU" meets `iou_head`.
+sides, so `self.attn` meets "attention" and "IoU" meets `iou_head`; the others a
+repository coins (`freq`, `blk`) are found per paper by `abbreviation_aliases`.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable
@@ -155,6 +157,8 @@ NOTATION: dict[str, str] = {
     "cos": "cosine",
     "sqrt": "sqrt",
     "hat": "prediction",
+    "varnothing": "null empty",
+    "emptyset": "null empty",
     "lVert": "norm",
     "|": "norm",
     "σ": "sigma sigmoid std",
@@ -187,17 +191,23 @@ NOTATION: dict[str, str] = {
     "ℒ": "loss",
     "𝓛": "loss",
     "𝒩": "normal gaussian noise",
+    "∅": "null empty",
 }
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_']*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-_MATH_COMMAND = re.compile(r"\\(mathcal|mathbb)\s*\{\s*([A-Za-z])\s*\}|\\([A-Za-z]+)")
+# `\mathcal{L}`, and `\mathcal L` (legal LaTeX, and what an algorithm listing keeps once
+# its braces are gone), or any other command.
+_MATH_COMMAND = re.compile(
+    r"\\(mathcal|mathbb)\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z])(?![A-Za-z]))|\\([A-Za-z]+)"
+)
 _MATH_MARKUP = frozenset(
     """
     mathrm mathbf mathit mathsf mathtt boldsymbol bm text textrm textbf operatorname
     left right big Big bigg Bigg frac cdot cdots ldots dots quad qquad in forall
     le leq ge geq neq approx sim equiv to mapsto rightarrow leftarrow times mid
     begin end label nonumber tag limits displaystyle rVert langle rangle
+    tilde widetilde bar overline underline vec dot ddot gets
     """.split()  # noqa: SIM905
 )
 
@@ -239,8 +249,12 @@ def stem(word: str) -> str:
     for suffix, repl in (
         ("ization", "iz"), ("isation", "iz"), ("ification", "ify"), ("ifier", "ify"),
         ("ational", ""), ("ation", ""), ("ator", ""), ("ction", "ct"),
+        # British -ise- forms meet the -ize- ones: normalised/normalized, tokeniser/tokenizer
+        ("ising", "iz"), ("ised", "iz"), ("iser", "iz"),
         ("ings", ""), ("ing", ""), ("ied", "y"), ("ed", ""), ("ers", ""), ("er", ""),
         ("ize", "iz"), ("ise", "iz"), ("ate", ""), ("ally", ""), ("ly", ""), ("ive", ""),
+        # guidance/guided, distance/dist, inference/infer
+        ("ance", ""), ("ence", ""),
         ("al", ""), ("e", ""),
     ):
         if w.endswith(suffix) and len(w) - len(suffix) >= (4 if suffix == "ed" else 3):
@@ -301,9 +315,9 @@ def math_terms(tex: str) -> list[str]:
     words: list[str] = []
     for match in _MATH_COMMAND.finditer(tex):
         if match.group(1):
-            key = f"{match.group(1)}{{{match.group(2)}}}"
+            key = f"{match.group(1)}{{{match.group(2) or match.group(3)}}}"
         else:
-            key = match.group(3)
+            key = match.group(4)
         if key in _MATH_MARKUP:
             continue
         words.append(NOTATION.get(key, key if len(key) > 2 else ""))
@@ -316,3 +330,58 @@ def math_terms(tex: str) -> list[str]:
     plain = _MATH_COMMAND.sub(" ", tex)
     words.extend(w for w in _WORD.findall(plain) if len(w) > 2)
     return prose_terms(" ".join(w for w in words if w), bigrams=False)
+
+
+_VOWELS = frozenset("aeiou")
+
+
+def abbreviation_aliases(code_terms: Iterable[str], paper_terms: Iterable[str]) -> dict[str, str]:
+    """Code terms that abbreviate exactly one paper term -> that term.
+
+    Research code shortens the words a paper spells out, by truncation (`freq`, `fut`,
+    `cond`) or by dropping vowels (`blk`, `nbr`, `tgt`), far beyond any fixed list.
+    code_terms should be the terms of the names the code binds (index.index_code's
+    names), not of the library names it calls: `log` and `cat` are words there.
+    A code term (three letters or more, no digits, not a stop word, not in
+    ABBREVIATIONS, and not used by the paper itself: a short form the paper writes is
+    a word) abbreviates a paper term at least two letters longer that it is a prefix
+    of, or, when it has no vowel at all, in which its letters occur in order from the
+    same first letter. A code term with several readings in the paper (`cond`:
+    condition and conductance) is left alone. Bigram terms (`a_b`) take no part.
+    Deterministic: both sides are sorted.
+    """
+    words = sorted({t for t in paper_terms if "_" not in t and t.isalpha()})
+    known = set(words)
+    by_initial: dict[str, list[str]] = {}
+    for word in words:
+        by_initial.setdefault(word[0], []).append(word)
+    aliases: dict[str, str] = {}
+    for short in sorted(set(code_terms)):
+        if (
+            len(short) < 3
+            or not short.isalpha()
+            or short in known
+            or short in STOP_WORDS
+            or short in ABBREVIATIONS
+        ):
+            continue
+        # Truncations: the paper words that start with `short`, a range of the sorted list.
+        readings: set[str] = set()
+        i = bisect.bisect_left(words, short)
+        while i < len(words) and words[i].startswith(short):
+            if len(words[i]) >= len(short) + 2:
+                readings.add(words[i])
+            i += 1
+        if not _VOWELS & set(short):  # a skeleton: `blk` in block
+            readings.update(
+                w for w in by_initial.get(short[0], ()) if len(w) >= len(short) + 2 and _in_order(short, w)
+            )
+        if len(readings) == 1:
+            aliases[short] = readings.pop()
+    return aliases
+
+
+def _in_order(letters: str, word: str) -> bool:
+    """Whether the letters occur in word in this order (not necessarily adjacent)."""
+    rest = iter(word)
+    return all(c in rest for c in letters)
