@@ -1060,6 +1060,7 @@ class _Runner:
         self.stats = Stats(chunks=len(repo.chunks))
         self.results: dict[str, Result] = {}
         self.stopped: str | None = None
+        self.left = 0
         self.started = time.monotonic()
         # Static summaries do not depend on inputs: decided once, up front, which also
         # lets the ETA leave them out.
@@ -1080,11 +1081,16 @@ class _Runner:
 
     def run(self) -> None:
         total = len(self.plan.order)
+        # Units after this one that may need the model (for the ETA), kept as a count
+        # so that progress stays O(1) per unit on repositories of thousands.
+        self.left = sum(1 for uid in self.plan.order if uid not in self.static)
         for n, uid in enumerate(self.plan.order, 1):
             if self.stopped is None:
                 self.stopped = self.should_stop()
             self.results[uid] = self.unit(self.plan.units[uid])
             self._count(self.results[uid].source)
+            if uid not in self.static:
+                self.left -= 1
             self.on_progress(self._progress(n, total, uid))
         self.stats.seconds = time.monotonic() - self.started
 
@@ -1181,8 +1187,7 @@ class _Runner:
         remaining = total - done
         eta = None
         if s.llm_calls and self.stopped is None:
-            left = sum(1 for uid in self.plan.order[done:] if uid not in self.static)
-            eta = left * s.model_seconds / s.llm_calls
+            eta = self.left * s.model_seconds / s.llm_calls
         return Progress(
             done=done,
             total=total,
