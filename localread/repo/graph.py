@@ -536,6 +536,7 @@ def _lambda_names(text: bytes) -> list[str]:
 M, C, I, W, F, X, XR, XB, SEQ, DICT, TUP, NS, SUP, CM, MISS, FX = range(16)
 _REPO_KINDS = frozenset({M, C, I, W, F, NS, SUP, MISS, FX})
 _OUTSIDE_KINDS = frozenset({X, XR, MISS, CM})
+_CALLABLE_KINDS = frozenset({C, F, I, W, SEQ})
 
 EMPTY: frozenset = frozenset()
 _BUILTINS = frozenset(dir(builtins))
@@ -1219,6 +1220,9 @@ class _Builder:
         self.depth += 1
         try:
             new = self.evaluate(key)
+        except RecursionError:
+            # An expression nested deeper than the interpreter's stack: left unresolved.
+            new = EMPTY
         finally:
             self.depth -= 1
             self.active.discard(key)
@@ -1235,8 +1239,11 @@ class _Builder:
         self.values[key] = new
         kind = key[0]
         if kind == "s":
-            for index in self.key_sites[key]:
-                self._site_changed(index, new)
+            # Only callables can send arguments anywhere.
+            callables = [a for a in (new - old if old is not None else new) if a[0] in _CALLABLE_KINDS]
+            if callables:
+                for index in self.key_sites[key]:
+                    self._site_changed(index, callables)
         elif kind == "fl":
             self._flow_changed(key, new)
         if (old is not None or new) and key in self.readers:
@@ -1339,11 +1346,11 @@ class _Builder:
     def _parse(text: str) -> ast.expr | None:
         try:
             return ast.parse(text, mode="eval").body
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
         try:
             return ast.parse(f"(\n{text}\n)", mode="eval").body
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
 
     def ev_span(self, fi: int, start: int, end: int, scope: str, node_type: str) -> frozenset:
@@ -2236,7 +2243,7 @@ class _Builder:
         node = self.expr(site.file, site.func_span[0], site.func_span[1])
         return self.ev(node, site.scope) if node is not None else EMPTY
 
-    def _site_changed(self, index: int, atoms: frozenset) -> None:
+    def _site_changed(self, index: int, atoms: list[tuple]) -> None:
         """New callee types at a site: its arguments flow into the parameters of the
         repo functions it reaches (counted in phase 1, flowing in phase 2)."""
         site = self.sites[index]
@@ -2496,8 +2503,8 @@ class _Builder:
         (string literals removed) that end in a repo function, method or class name;
         each is then resolved in its scope, exactly, like any other name.
         """
-        functions = self.def_names
-        methods = self.method_names
+        functions = {n.encode() for n in self.def_names}
+        methods = {n.encode() for n in self.method_names}
         if not functions and not methods:
             return
         memo: dict[tuple[str, str], list[str]] = {}
@@ -2516,11 +2523,11 @@ class _Builder:
                 if b"'" in text or b'"' in text:
                     text = _STRINGS.sub(b"''", text)
                 for found in _REF_CHAIN.finditer(text):
-                    chain = found.group(1).decode("utf-8", "replace")
-                    last = chain.rsplit(".", 1)[-1].strip()
+                    last = found.group(2)
                     # Module-level functions and classes by any name; methods as `self.m`.
-                    if last not in functions and not (last in methods and chain.startswith("self")):
+                    if last not in functions and not (last in methods and found.group(1).startswith(b"self")):
                         continue
+                    chain = found.group(1).decode("utf-8", "replace")
                     scope = self._names_scope(fi, si).id
                     caller = ids[si]
                     chain = "".join(chain.split())
@@ -2707,7 +2714,7 @@ _SIMPLE_ARGS = re.compile(
 
 # A name or dotted chain used as a value: not called, not a keyword, not a prefix.
 _REF_CHAIN = re.compile(
-    rb"(?<![\w.])([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)(?!\s*\(|\w|\s*\.|\s*=(?!=))"
+    rb"(?<![\w.])((?:[A-Za-z_]\w*\s*\.\s*)*([A-Za-z_]\w*))(?!\s*\(|\w|\s*\.|\s*=(?!=))"
 )
 _STRINGS = re.compile(
     rb"[rbfuRBFU]{0,2}(?:\'\'\'.*?\'\'\'|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\")",
