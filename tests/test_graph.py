@@ -454,3 +454,20 @@ def _dump(root: Path, seed: str) -> str:
 def test_same_graph_in_every_process(name: str) -> None:
     """Str hashes differ per process; the graph must not."""
     assert _dump(FIXTURES / name, "1") == _dump(FIXTURES / name, "2")
+
+
+def test_class_attributes_set_through_cls_in_a_classmethod() -> None:
+    g = fixture("resolve_types")
+    assert targets(g, "tracker.engine.TrackerSuite.test_track", "self.tracker.track") == (TRACK,)
+    assert targets(g, "tracker.engine.TrackerSuite.check", "cls.tracker.rebuild") == (
+        "tracker.engine.Tracker.rebuild",
+    )
+
+
+def test_a_call_on_an_unknown_value_returned_by_the_repo_is_not_counted() -> None:
+    g = fixture("resolve_modules")
+    # `loss = model(batch)`: forward returns a tuple of unknown tensors; loss.backward()
+    # is not a call into the repository.
+    call = site(g, "scripts.train.train", "loss.backward")
+    assert call.targets == () and call.external is None
+    assert call not in g.unresolved

@@ -992,6 +992,12 @@ class _Builder:
                     continue
                 owner = self._self_class(scope, found.group(1))
                 if owner is None:
+                    cls = self._cls_class(scope, found.group(1))
+                    if cls is not None:  # `cls.x = ...` in a classmethod: a class attribute
+                        if value is not None:
+                            self._bind(self.scopes[cls], found.group(2), value)
+                        if ann is not None:
+                            self._bind(self.scopes[cls], found.group(2), ann)
                     continue
                 lst = self.sources.setdefault(("ia", owner, found.group(2)), [])
                 if value is not None:
@@ -1070,6 +1076,13 @@ class _Builder:
                 return None
             s = self.scopes.get(s.parent) if s.parent else None
         return None
+
+    def _cls_class(self, scope: _Scope, name: str) -> str | None:
+        """The class that `name` is in a classmethod (its first parameter), or None."""
+        if scope.kind != "function" or scope.cls is None or not scope.classmethod:
+            return None
+        params = self._params(scope)
+        return scope.cls if params and params[0][0].name == name else None
 
     def _sites_of_file(self, fi: int, fs: FileSymbols) -> None:
         ids = self.file_scopes[fi]
@@ -1577,6 +1590,10 @@ class _Builder:
         scope = self.scopes.get(module)
         if scope is not None and scope.stars and depth < 20:
             external: str | None = None
+            # The last star import that has the name wins, as in Python; but one that
+            # only re-imports it (often from this very package) gives way to one that
+            # defines it, so that the name does not resolve through a cycle.
+            reimport: tuple | frozenset | None = None
             for target, dotted in self._stars_of(module):
                 if target is None:
                     if external is None:
@@ -1586,12 +1603,20 @@ class _Builder:
                     continue
                 tscope = self.scopes.get(target)
                 if tscope is not None and name in tscope.names:
-                    found = ("v", target, name)
+                    candidate: tuple | frozenset | None = ("v", target, name)
+                    only_imported = all(src[0] == "imp" for src in self.sources.get(candidate, ()))
+                else:
+                    candidate = self._star_name(target, name, depth + 1)
+                    only_imported = False
+                if candidate is None:
+                    continue
+                if not only_imported:
+                    found = candidate
                     break
-                inner = self._star_name(target, name, depth + 1)
-                if inner is not None:
-                    found = inner
-                    break
+                if reimport is None:
+                    reimport = candidate
+            if found is None:
+                found = reimport
             if found is None and external is not None and name not in _BUILTINS:
                 found = frozenset((self._x(f"{external}.{name}"),))
         self.stars_memo[(module, name)] = found
@@ -1899,6 +1924,8 @@ class _Builder:
                 self.xattrs[key] = n
             return frozenset(((X, n),))
         if kind == I:
+            if name == "__class__":
+                return frozenset(((C, atom[1]),))
             return self._instance_attr(atom, name)
         if kind == M:
             return self._module_attr(self.strs[atom[1]], name)
@@ -2302,18 +2329,6 @@ class _Builder:
 
     # ---- results -----------------------------------------------------------------------
 
-    @staticmethod
-    def _root_name(node: ast.expr) -> str | None:
-        while True:
-            if isinstance(node, ast.Name):
-                return node.id
-            if isinstance(node, (ast.Attribute, ast.Subscript)):
-                node = node.value
-            elif isinstance(node, ast.Call):
-                node = node.func
-            else:
-                return None
-
     def looks_repo(self, site: _Site, atoms: frozenset) -> bool:
         """Whether an unresolved site looks like a call into the repository: its callee
         has repo types, or is rooted in `self`, in a name defined nowhere, or in a value
@@ -2328,25 +2343,42 @@ class _Builder:
             node = self.expr(site.file, site.func_span[0], site.func_span[1])
         if node is None:
             return False
-        root = self._root_name(node)
-        if root is None:
-            return False
-        if self._lookup(site.scope, root) is None:
-            return True
-        scope = self.scopes[site.scope]
-        if scope.kind == "function" and self._self_class(scope, root) is not None:
-            return True
-        inner = node
-        while True:
-            if isinstance(inner, (ast.Attribute, ast.Subscript)):
-                inner = inner.value
-            elif isinstance(inner, ast.Call):
-                inner = inner.func
-            else:
-                break
-            if any(a[0] in _REPO_KINDS for a in self.ev(inner, site.scope)):
+        if isinstance(node, ast.Name):
+            return self._lookup(site.scope, node.id) is None
+        if isinstance(node, ast.Subscript):
+            # `REGISTRY[key](...)`: a registry that is a repo global or on self.
+            base = node.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                if any(a[0] in _REPO_KINDS for a in self.ev(base, site.scope)):
+                    return True
+                base = base.value
+            if not isinstance(base, ast.Name):
+                return False
+            found = self._lookup(site.scope, base.id)
+            if found is None:
                 return True
-        return False
+            return type(found) is tuple and (
+                self.scopes[found[1]].kind == "module" or self._is_self(site.scope, base.id)
+            )
+        if not isinstance(node, ast.Attribute):
+            return False
+        # `a.b.c(...)`: the attribute is missing on a repo value somewhere down the
+        # chain of attributes, or the chain starts at self or at an undefined name. A
+        # call or subscript result of unknown type ends the chain: not counted.
+        receiver = node.value
+        while True:
+            if any(a[0] in _REPO_KINDS for a in self.ev(receiver, site.scope)):
+                return True
+            if isinstance(receiver, ast.Attribute):
+                receiver = receiver.value
+                continue
+            if isinstance(receiver, ast.Name):
+                return self._lookup(site.scope, receiver.id) is None or self._is_self(site.scope, receiver.id)
+            return False
+
+    def _is_self(self, scope_id: str, name: str) -> bool:
+        scope = self.scopes[scope_id]
+        return scope.kind == "function" and self._self_class(scope, name) is not None
 
     def collect(self) -> Graph:
         chunks = self.chunks
