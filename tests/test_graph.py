@@ -471,3 +471,13 @@ def test_a_call_on_an_unknown_value_returned_by_the_repo_is_not_counted() -> Non
     call = site(g, "scripts.train.train", "loss.backward")
     assert call.targets == () and call.external is None
     assert call not in g.unresolved
+
+
+def test_inherited_library_classmethod_constructor_returns_the_repo_class() -> None:
+    g = fixture("resolve_modules")
+    load = "vitlite.captioner.load_captioner"
+    assert site(g, load, "Captioner.from_pretrained").external == "transformers.PreTrainedModel.from_pretrained"
+    assert targets(g, load, "model.caption") == ("vitlite.captioner.Captioner.caption",)
+    # transformers.PreTrainedModel is an nn.Module: calling the model runs forward.
+    assert targets(g, load, "model") == ("vitlite.captioner.Captioner.forward",)
+    assert targets(g, "vitlite.captioner.Captioner.caption", "self") == ("vitlite.captioner.Captioner.forward",)

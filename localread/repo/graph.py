@@ -575,6 +575,8 @@ _MODULE_BASES = frozenset({
     "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
     "pytorch_lightning.core.module.LightningModule", "lightning.LightningModule",
     "lightning.pytorch.LightningModule", "lightning.pytorch.core.LightningModule",
+    "transformers.PreTrainedModel", "transformers.modeling_utils.PreTrainedModel",
+    "diffusers.ModelMixin", "diffusers.models.modeling_utils.ModelMixin",
 })
 # Wrappers whose `.module` is what they wrap.
 _DP_WRAPPERS = frozenset({
@@ -1885,7 +1887,8 @@ class _Builder:
             return self._bind_member(self.get(("v", owner, name)), n, False)
         ext = self._external_base(cid)
         if ext is not None:
-            return frozenset((self._x(f"{ext}.{name}"),))
+            # Bound to the repo class: an inherited `from_*` constructor returns it.
+            return frozenset(((XB, self.intern(f"{ext}.{name}"), (C, n)),))
         return EMPTY
 
     def _super_attr(self, atom: tuple, name: str) -> frozenset:
@@ -2048,7 +2051,12 @@ class _Builder:
             return self._external_call(atom[1], node, scope)
         if kind == XB:
             method = self.strs[atom[1]].rsplit(".", 1)[-1]
-            return frozenset((atom[2],)) if method in _SELF_RETURNING else frozenset(((XR, atom[1]),))
+            recv = atom[2]
+            if recv[0] == C:
+                # `Model.from_pretrained(...)` inherited from a library base class (a
+                # classmethod constructor, by the library's convention) builds a Model.
+                return frozenset(((I, recv[1]),)) if method.startswith("from_") else frozenset(((XR, atom[1]),))
+            return frozenset((recv,)) if method in _SELF_RETURNING else frozenset(((XR, atom[1]),))
         if kind == CM:
             return self._container_call(atom[1], self.strs[atom[2]], node, scope)
         return EMPTY
