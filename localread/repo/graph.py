@@ -3,38 +3,40 @@
 Two functions, called by `analysis.analyze`:
 
 - `extract_file(tree, source, file, chunks)` reads one parsed file with a single
-  tree-sitter query (python-symbols.scm) and returns `FileSymbols`: plain data (byte
-  spans into the source, names, small tuples), no tree nodes, so the tree can be
-  dropped at once.
+  tree-sitter query (queries/python-symbols.scm) and returns `FileSymbols`: plain data
+  (byte spans into the source, names, node types, small tuples), no tree nodes, so the
+  tree can be dropped at once.
 - `build_graph(scan, chunks, symbols)` resolves names across the repository and
-  returns a `Graph`: edges, every call site with its resolved targets, the calls it
-  could not resolve, the names each module imports, and per-chunk facts.
+  returns a `Graph`: edges, every call site with its resolved targets, the calls into
+  the repository it could not resolve, the names each module imports, and per-chunk
+  facts (`ChunkFacts`).
 
-Resolution is static and exact, never a guess. A light type inference runs as a
-worklist fixed point over plain data: a variable's types are the union of the types
-of every value bound to it (assignments, loop targets, parameters' annotations and
-defaults, arguments at the repo call sites that reach the parameter, `return`
-values). Expressions are read with Python's own `ast` from the byte spans tree-sitter
-found, lazily, only when a type is asked for. What the engine cannot resolve stays
-unresolved and is counted (`Graph.unresolved`).
+Resolution is static and never a guess: what cannot be resolved is left unresolved
+and counted. A light type inference runs as a worklist fixed point over plain data:
+a variable's types are the union of the types of every value bound to it
+(assignments, loop targets, `with ... as`, parameters' annotations and defaults,
+arguments passed at repo call sites, `return` values), so a name bound in several
+branches has the union of their types. Expressions are read lazily: names, dotted
+names and calls straight from the source spans (a call's value comes from its call
+site), anything else through Python's `ast` on the span's text, only when a type is
+asked for.
 
-Types are small tuples ("atoms"):
+Phases: (0) base classes and MROs (C3); (1) every call site, without argument flows;
+(2) flows into the parameters of the functions that phase 1 found few callers for
+(`_MAX_CALLERS`): a utility called from everywhere keeps its declared types only.
 
-    ("m", module)            a repo module (a module chunk id, or "ns:folder")
-    ("c", class)             a repo class object
-    ("i", class)             an instance of a repo class
-    ("w", class)             a repo nn.Module wrapped by DataParallel/DDP/FSDP
-    ("f", func, bound, recv) a repo function or method; bound=1 skips the first
-                             parameter; recv is the class it was looked up on ("")
-    ("x", dotted)            an external object (module, class, function)
-    ("xr", dotted)           what calling the external `dotted` returned
-    ("xb", dotted, atom)     external method `dotted` bound to a repo instance
-    ("seq", origin, elems)   list/tuple/set/ModuleList/Sequential of elems
-    ("dict", origin, elems)  dict/ModuleDict whose values are elems
-    ("tup", (elems, ...))    a tuple of known length
-    ("ns", module)           a module's namespace (`mod.__dict__`, `vars(mod)`)
-    ("sup", class, recv)     `super()` inside class; recv "i" (instance) or "c"
-    ("cm", container, name)  a method of a container (`d.get`, `xs.append`)
+Types are tuples of ints ("atoms", names interned in `_Builder.strs`), so that sets of
+them iterate in the same order in every process and the result never depends on the
+per-process str hash seed. Kinds: M repo module, C repo class, I instance of a repo
+class, W a repo nn.Module wrapped by DataParallel/DDP/FSDP (`.module` unwraps), F repo
+function or method (with how many leading parameters are bound and the receiver
+class), X external object by dotted name (`torch.nn.functional.relu`), XR what calling
+an external returned, XB an external method bound to a repo value (`model.to`), SEQ
+and DICT containers with their element types and origin (`torch.nn.ModuleList`), TUP a
+tuple of known length, NS a module namespace (`mod.__dict__`), SUP `super()`, CM a
+container's method, MISS a name missing from a repo module, FX one of too many
+functions passed through a callback parameter. Unions of external names widen to one
+unknown, so that loops such as `while ...: f = f.__wrapped__` reach a fixed point.
 """
 
 from __future__ import annotations
@@ -729,9 +731,25 @@ class _Scope:
     """A name scope during the build (a chunk: module, class, function, main block)."""
 
     __slots__ = (
-        "id", "n", "kind", "file", "module", "parent", "rec", "names", "globals", "chain", "cls",
-        "params", "param_names", "decorators", "stars", "all_nodes", "static", "classmethod",
+        "all_nodes",
+        "chain",
+        "classmethod",
+        "cls",
+        "decorators",
+        "file",
+        "globals",
+        "id",
+        "kind",
+        "module",
+        "n",
+        "names",
+        "param_names",
+        "params",
+        "parent",
         "property",
+        "rec",
+        "stars",
+        "static",
     )
 
     def __init__(self, sid: str, n: int, kind: str, file: int, module: str, rec: ScopeRec,
@@ -925,7 +943,7 @@ class _Builder:
             if si == 0 or rec.kind == "main":
                 continue
             scope = self.scopes[ids[si]]
-            parent = self._names_scope(fi, rec.parent if rec.parent >= 0 else 0)
+            parent = self._names_scope(fi, max(rec.parent, 0))
             if any(d.endswith((".setter", ".deleter")) for d in scope.decorators):
                 continue
             if rec.kind == "class":
@@ -2281,7 +2299,6 @@ class _Builder:
     def _site_changed(self, index: int, atoms: list[tuple]) -> None:
         """New callee types at a site: its arguments flow into the parameters of the
         repo functions it reaches (counted in phase 1, flowing in phase 2)."""
-        site = self.sites[index]
         flowed = self.flowed.setdefault(index, set())
         for atom in atoms:
             for fid, bound, _ in self._flow_targets(atom):
@@ -2694,8 +2711,7 @@ def _parse_params_text(text: str) -> ast.arguments | None:
     return fn.args if isinstance(fn, ast.FunctionDef) else None
 
 
-_SUBSCRIPT = re.compile(r"\s*([A-Za-z_][\w.]*)\s*\[(.*)\]\s*\Z", re.S)
-_SIMPLE_ARG = re.compile(r"\s*(?:([A-Za-z_]\w*)\s*=(?!=))?\s*([A-Za-z_][\w.]*|-?\d[\w.]*)\s*\Z")
+_SUBSCRIPT = re.compile(r"\s*([A-Za-z_][\w.]*)\s*\[(.*)\]\s*\Z", re.DOTALL)
 
 
 def _quick_expr(text: str) -> ast.expr | None:
@@ -2758,7 +2774,7 @@ _REF_CHAIN = re.compile(
 )
 _STRINGS = re.compile(
     rb"[rbfuRBFU]{0,2}(?:\'\'\'.*?\'\'\'|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\")",
-    re.S,
+    re.DOTALL,
 )
 
 
