@@ -561,7 +561,7 @@ _MAX_DOTS = 8  # longer external dotted names widen to "unknown"
 # A function called from more call sites than this is a library-style utility: its
 # parameters keep their declared types only (the union of every caller's arguments
 # would resolve its calls to everything, and cost the most to compute).
-_MAX_CALLERS = 12
+_MAX_CALLERS = 6
 # A parameter that receives more functions than this is a generic callback slot.
 _MAX_FLOW_FUNCS = 64
 _UNKNOWN_CALLABLE = (FX,)
