@@ -48,22 +48,24 @@ def explain_chunk(
     answer prefix first). summaries: known one-line summaries of repo symbols, used
     for the chunk's callees. card: the chunk's facts card, when already built."""
     card = card if card is not None else facts_card(repo, chunk.id, tour)
-    known = dict(summaries or {})
+    prompt = chunk_prompt(engine, **_prompt_parts(repo, chunk, card, summaries or {}), max_tokens=max_tokens)
+    return _run(repo, chunk, engine, prompt, card, on_text)
+
+
+def _prompt_parts(repo: Repo, chunk: Chunk, card: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
+    """What every chunk prompt carries; fills the card's callee summaries from known."""
     for callee in card["callees"]:
         callee["summary"] = known.get(callee["id"])
-    prompt = chunk_prompt(
-        engine,
-        chunk_id=chunk.id,
-        kind=str(chunk.kind),
-        path=chunk.path,
-        start=chunk.start,
-        facts=facts_text(card),
-        source=repo.chunk_source(chunk),
-        max_tokens=max_tokens,
-        callees=callee_summaries(card, known),
-        call_lines=call_lines(repo, chunk),
-    )
-    return _run(repo, chunk, engine, prompt, card, on_text)
+    return {
+        "chunk_id": chunk.id,
+        "kind": str(chunk.kind),
+        "path": chunk.path,
+        "start": chunk.start,
+        "facts": facts_text(card),
+        "source": repo.chunk_source(chunk),
+        "callees": callee_summaries(card, known),
+        "call_lines": call_lines(repo, chunk),
+    }
 
 
 def _run(
@@ -139,22 +141,9 @@ def narrate_tour(
         if on_step is not None:
             on_step(n, step)
         card = facts_card(repo, chunk.id, tour)
-        for callee in card["callees"]:
-            callee["summary"] = known.get(callee["id"])
         prompt = tour_step_prompt(
-            engine,
-            step=n,
-            reason=step.reason,
-            chunk_id=chunk.id,
-            kind=str(chunk.kind),
-            path=chunk.path,
-            start=chunk.start,
-            facts=facts_text(card),
-            source=repo.chunk_source(chunk),
-            max_tokens=max_tokens,
-            already_read=read[-ALREADY_READ:],
-            callees=callee_summaries(card, known),
-            call_lines=call_lines(repo, chunk),
+            engine, step=n, reason=step.reason, max_tokens=max_tokens,
+            already_read=read[-ALREADY_READ:], **_prompt_parts(repo, chunk, card, known),
         )
         explanation = _run(repo, chunk, engine, prompt, card, on_text)
         out[step.id] = explanation
