@@ -96,6 +96,12 @@ class CompletionStream:
         self._result = yield from self._pieces
         return None
 
+    def read_all(self) -> Completion:
+        """Consume the rest of the answer and return the Completion."""
+        for _ in self:
+            pass
+        return self.result
+
     @property
     def result(self) -> Completion:
         if self._result is None:
@@ -434,10 +440,7 @@ class LlamaEngine:
     def complete(
         self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
     ) -> Completion:
-        stream = self.stream(prompt, max_tokens, stop)
-        for _ in stream:
-            pass
-        return stream.result
+        return self.stream(prompt, max_tokens, stop).read_all()
 
     def stream(
         self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
@@ -603,10 +606,7 @@ class FakeEngine:
     def complete(
         self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
     ) -> Completion:
-        stream = self.stream(prompt, max_tokens, stop)
-        for _ in stream:
-            pass
-        return stream.result
+        return self.stream(prompt, max_tokens, stop).read_all()
 
     def stream(
         self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
