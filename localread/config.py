@@ -37,6 +37,7 @@ class _FileConfig(BaseModel):
     offline: bool | None = None
     max_depth: int | None = None
     max_steps: int | None = None
+    analysis_cache: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Settings:
     verbose: bool = False
     max_depth: int = 6  # tour: deepest call chain followed
     max_steps: int = 40  # tour: most steps shown
+    analysis_cache: bool = True  # reuse an unchanged repository's analysis from <cache_dir>/analysis
 
     @property
     def model_store(self) -> Path:
@@ -72,6 +74,7 @@ _ENV = {
     "offline": "LOCALREAD_OFFLINE",
     "max_depth": "LOCALREAD_MAX_DEPTH",
     "max_steps": "LOCALREAD_MAX_STEPS",
+    "analysis_cache": "LOCALREAD_ANALYSIS_CACHE",
 }
 
 
@@ -98,7 +101,7 @@ def load_settings(**flags: Any) -> Settings:
 
 _PATHS = {"cache_dir", "models_dir", "config_file"}
 _INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps"}
-_BOOLS = {"offline", "verbose"}
+_BOOLS = {"offline", "verbose", "analysis_cache"}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -8,12 +8,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from localread.config import Settings, load_settings
 from localread.errors import error_boundary
+
+if TYPE_CHECKING:
+    from localread.repo.analysis import Repo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +48,16 @@ def print_json(data: Any) -> None:
 
 def repo_path(repo: Path | None) -> Path:
     return repo if repo is not None else Path.cwd()
+
+
+def analyze_repo(repo: Path | None, settings: Settings | None = None) -> Repo:
+    """The analysis of REPO (default: the current folder), reused from the analysis
+    cache while the repository is unchanged unless the settings turn it off."""
+    from localread.repo.analysis import analyze
+
+    settings = settings if settings is not None else load_settings()
+    cache_dir = settings.cache_dir if settings.analysis_cache else None
+    return analyze(repo_path(repo), cache_dir=cache_dir)
 
 
 def split_repo_arg(args: list[str], name: str) -> tuple[Path, str]:

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from localread.commands.common import (
-    GpuOpt, JsonOpt, ModelOpt, NoLlmOpt, OfflineOpt, VerboseOpt, guarded, model_settings, print_json, split_repo_arg,
+    GpuOpt,
+    JsonOpt,
+    ModelOpt,
+    NoLlmOpt,
+    OfflineOpt,
+    VerboseOpt,
+    analyze_repo,
+    guarded,
+    model_settings,
+    print_json,
+    split_repo_arg,
 )
 
 
@@ -25,13 +35,12 @@ def explain_command(
     """Explain one function, method, class or module of REPO (default: current folder)."""
     from localread import explain
     from localread.render import terminal
-    from localread.repo.analysis import analyze
     from localread.repo.tour import default_tour
     from localread.targets import resolve_target
 
     repo_dir, target = split_repo_arg(args, "TARGET")
     settings = model_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
-    repo = analyze(repo_dir)
+    repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)
     card = explain.facts_card(repo, chunk.id, default_tour(repo, settings))

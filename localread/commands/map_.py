@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from localread.commands.common import JsonOpt, RepoArg, guarded, print_json, repo_path
+from localread.commands.common import JsonOpt, RepoArg, analyze_repo, guarded, print_json
 
 
 @guarded
@@ -18,9 +18,8 @@ def map_command(
     """Show how REPO is laid out and installed, its entry points and its core symbols."""
     from localread.render import json as render_json
     from localread.render import terminal
-    from localread.repo.analysis import analyze
 
-    result = analyze(repo_path(repo))
+    result = analyze_repo(repo)
     terminal.warn_counts(result.counts)
     if json_out:
         print_json(render_json.map_json(result, top))

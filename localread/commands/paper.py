@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from localread.commands.common import guarded, print_json
+from localread.commands.common import analyze_repo, guarded, print_json
+from localread.config import load_settings
 from localread.errors import LocalreadError
 
 FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False)]
@@ -32,23 +33,21 @@ def paper_command(
     from localread.paper import align, code_view, read_paper
     from localread.render import paper as render
     from localread.render import terminal
-    from localread.repo.analysis import analyze
 
     if json_out and markdown:
         raise LocalreadError("--json and --markdown both given; choose one")
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
-    repo = analyze(repo_dir)
+    settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
+    repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     view = code_view(repo)
     name = _display_path(paper_file, repo.root)
     if no_llm:
         alignment = align(paper, view, top=top, paper_name=name)
     else:
-        from localread.config import load_settings
         from localread.paper.explain import CANDIDATES, with_model
 
-        settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
         pool = align(paper, view, top=max(top, CANDIDATES), paper_name=name)
         alignment = with_model(pool, paper, repo, view, settings, top=top)
     if json_out:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from localread.commands.common import guarded, print_json, repo_path
+from localread.commands.common import analyze_repo, guarded, print_json
 from localread.commands.map_ import JsonOpt, RepoArg
 
 if TYPE_CHECKING:
@@ -53,13 +53,12 @@ def summarize_command(
     """Summarize every chunk of REPO bottom-up into a Markdown report; resumable."""
     from localread.config import load_settings
     from localread.render import markdown, terminal
-    from localread.repo.analysis import analyze
     from localread.summarize import Options, StopRequest, make_budget
 
     settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
     options = Options(budget=make_budget(until, max_minutes, max_chunks), static=static,
                       max_depth=settings.max_depth, max_steps=settings.max_steps)
-    result = analyze(repo_path(repo))
+    result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
     out_dir = out if out is not None else default_out_dir(settings, result.root)
     markdown.claim_out_dir(out_dir, result.root)

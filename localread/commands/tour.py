@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from localread.commands.common import (
-    GpuOpt, JsonOpt, ModelOpt, NoLlmOpt, OfflineOpt, RepoArg, VerboseOpt, guarded, model_settings, print_json, repo_path,
+    GpuOpt,
+    JsonOpt,
+    ModelOpt,
+    NoLlmOpt,
+    OfflineOpt,
+    RepoArg,
+    VerboseOpt,
+    analyze_repo,
+    guarded,
+    model_settings,
+    print_json,
 )
 
 
@@ -27,13 +37,12 @@ def tour_command(
     """Walk REPO from an entry point to its core, in the order a person should read it."""
     from localread.render import json as render_json
     from localread.render import terminal
-    from localread.repo.analysis import analyze
     from localread.repo.tour import build_tour, pick_entry
 
     settings = model_settings(
         model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps
     )
-    result = analyze(repo_path(repo))
+    result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
     tour = build_tour(result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps)
     explanations: dict[str, str] = {}

@@ -1,24 +1,32 @@
 """The whole static analysis of a repository, in one call.
 
 `analyze(root)` scans the repository, parses every Python file once with tree-sitter
-(chunks and symbol facts come from the same tree, which is then dropped), builds the
-symbol graph, finds the entry points and ranks the symbols. Nothing in the repository
-is imported or executed.
+(chunks and symbol facts come from the same tree, which is then dropped; a large
+repository is read by one process per core), builds the symbol graph, finds the entry
+points and ranks the symbols. With a cache folder, an unchanged repository's analysis
+is read back instead (`cache`). Nothing in the repository is imported or executed.
 """
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from localread.data import Chunk, Counts
 from localread.errors import LocalreadError
+from localread.repo import cache
 from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
 from localread.repo.entries import EntryPoint, find_entries
 from localread.repo.graph import Graph
-from localread.repo.rank import rank_symbols
-from localread.repo.scan import Layout, Scan, read_source, scan
+from localread.repo.rank import load_ranker, rank_symbols
+from localread.repo.scan import Layout, Scan, SourceFile, read_source, scan
 
 
 @dataclass(slots=True)
@@ -56,11 +64,15 @@ class Repo:
         return candidate.as_posix().removeprefix("./")
 
 
-def analyze(root: Path, *, require_python: bool = True) -> Repo:
+def analyze(
+    root: Path, *, require_python: bool = True, jobs: int | None = None, cache_dir: Path | None = None
+) -> Repo:
     """Analyze the repository at root.
 
     Raises LocalreadError when root is missing or not a folder, or (with
-    require_python) when it holds no Python file.
+    require_python) when it holds no Python file. jobs: processes that read files
+    (None: one per core the process may use; see `read_files`). cache_dir: keep the
+    analysis there and reuse it while the repository is unchanged (see `cache`).
     """
     result: Scan = scan(root)
     counts = result.counts
@@ -71,33 +83,36 @@ def analyze(root: Path, *, require_python: bool = True) -> Repo:
                 f"{counts.skipped_binary} binary, {counts.skipped_unreadable} unreadable)"
             )
         raise LocalreadError(f"{root}: no Python files found; is this the repository folder?")
+    key = cache.fingerprint(result) if cache_dir is not None else None
+    if cache_dir is not None and key is not None:
+        stored = cache.load(cache_dir, result, key)
+        if stored is not None:
+            return stored
+    # The reads make many small tuples and no cycles worth collecting (see build_graph).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        reads = read_files(result, jobs=jobs, meanwhile=load_ranker)
+    finally:
+        if enabled:
+            gc.enable()
     chunks: dict[str, Chunk] = {}
     file_symbols: dict[str, graph_mod.FileSymbols] = {}
-    for source_file in result.files:
-        try:
-            source = read_source(result.root, source_file.path)
-        except (OSError, ValueError):
+    for source_file, read in zip(result.files, reads):
+        if read is None:
             counts.skipped_unreadable += 1
             continue
-        try:
-            source.decode("utf-8")
-        except UnicodeDecodeError:
-            counts.decode_errors += 1
-        tree = parse(source)
-        file_chunks = extract_chunks(tree, source, source_file.path, source_file.module)
-        if file_chunks.errors:
-            counts.syntax_errors += file_chunks.errors
+        counts.decode_errors += read.decode_error
+        if read.syntax_errors:
+            counts.syntax_errors += read.syntax_errors
             counts.files_with_syntax_errors.append(source_file.path)
-        for chunk in file_chunks.chunks:
+        for chunk in read.chunks:
             chunks[chunk.id] = chunk if chunk.id not in chunks else _renamed(chunk, chunks)
-        file_symbols[source_file.path] = graph_mod.extract_file(
-            tree, source, source_file, file_chunks.chunks
-        )
-        del tree
+        file_symbols[source_file.path] = read.symbols
     graph = graph_mod.build_graph(result, chunks, file_symbols)
     entries = find_entries(result, chunks)
     ranks = rank_symbols(graph)
-    return Repo(
+    repo = Repo(
         root=result.root,
         layout=result.layout,
         counts=counts,
@@ -106,6 +121,106 @@ def analyze(root: Path, *, require_python: bool = True) -> Repo:
         entries=entries,
         ranks=ranks,
     )
+    if cache_dir is not None and key is not None:
+        large = sum(f.size for f in result.files) >= PARALLEL_MIN_BYTES
+        cache.save(cache_dir, repo, key, background=large)
+    return repo
+
+
+class FileRead(NamedTuple):
+    """One file read, parsed and extracted: the chunks (ids not yet made unique across
+    the repository) and the symbols the graph needs. The tree is already dropped."""
+
+    chunks: list[Chunk]
+    symbols: graph_mod.FileSymbols
+    syntax_errors: int
+    decode_error: bool
+
+
+# Below this much Python source a second process costs more than it saves.
+PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+
+
+def read_files(
+    result: Scan, *, jobs: int | None = None, meanwhile: Callable[[], object] | None = None
+) -> list[FileRead | None]:
+    """`read_file` for every scanned file, in scan order (None: unreadable).
+
+    Parsing holds the GIL, so large repositories are split across processes: forked
+    children read part of the files while this process reads the rest (fork only, so
+    nothing is re-imported and nothing of the repository is ever imported). A child
+    that fails leaves its files to this process; the result is the same either way.
+    meanwhile: work for this process while the children start (imports the next
+    stages need), called once either way.
+    """
+    jobs = usable_cores() if jobs is None else max(1, jobs)
+    size = sum(f.size for f in result.files)
+    if jobs < 2 or size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+        if meanwhile is not None:
+            meanwhile()
+        return [read_file(result.root, f) for f in result.files]
+    shares = _shares(result.files, jobs)
+    reads: list[FileRead | None] = [None] * len(result.files)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+        futures = [pool.submit(_read_share, result.root, result.files, share) for share in shares[1:]]
+        if meanwhile is not None:
+            meanwhile()
+        for i in shares[0]:
+            reads[i] = read_file(result.root, result.files[i])
+        for share, future in zip(shares[1:], futures):
+            try:
+                done = future.result()
+            except Exception:  # noqa: BLE001 - a lost child: read its share here (a bug would raise again)
+                done = [read_file(result.root, result.files[i]) for i in share]
+            for i, read in zip(share, done):
+                reads[i] = read
+    return reads
+
+
+def read_file(root: Path, source_file: SourceFile) -> FileRead | None:
+    """Read, parse and extract one file; None when it cannot be read."""
+    try:
+        source = read_source(root, source_file.path)
+    except (OSError, ValueError):
+        return None
+    try:
+        source.decode("utf-8")
+        decode_error = False
+    except UnicodeDecodeError:
+        decode_error = True
+    tree = parse(source)
+    file_chunks = extract_chunks(tree, source, source_file.path, source_file.module)
+    symbols = graph_mod.extract_file(tree, source, source_file, file_chunks.chunks)
+    return FileRead(file_chunks.chunks, symbols, file_chunks.errors, decode_error)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# What this process reads, as a share of one child's: children also pickle what they
+# read and this process unpickles it.
+_OWN_SHARE = 0.8
+
+
+def _shares(files: list[SourceFile], jobs: int) -> list[list[int]]:
+    """File indexes per process (this one first), balanced by size, biggest first."""
+    loads = [0.0] * jobs
+    shares: list[list[int]] = [[] for _ in range(jobs)]
+    for i in sorted(range(len(files)), key=lambda i: (-files[i].size, i)):
+        p = min(range(jobs), key=lambda p: loads[p] / (_OWN_SHARE if p == 0 else 1.0))
+        loads[p] += files[i].size
+        shares[p].append(i)
+    return [sorted(share) for share in shares]
+
+
+def _read_share(root: Path, files: list[SourceFile], share: list[int]) -> list[FileRead | None]:
+    gc.disable()  # a short-lived child: its tuples make no cycles worth collecting
+    return [read_file(root, files[i]) for i in share]
 
 
 def _renamed(chunk: Chunk, chunks: dict[str, Chunk]) -> Chunk:

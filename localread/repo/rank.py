@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
 from localread.data import ChunkKind, EdgeKind
 from localread.repo.graph import Graph
 
@@ -33,14 +31,22 @@ class RankWeights:
 WEIGHTS = RankWeights()
 
 
+def load_ranker() -> None:
+    """Import networkx and the scipy parts its PageRank runs on (about a third of a
+    second), so that a caller can do it while other processes work."""
+    import networkx  # noqa: F401
+    import scipy.sparse
+    import scipy.sparse.linalg  # noqa: F401
+
+
 def rank_symbols(graph: Graph, weights: RankWeights = WEIGHTS) -> dict[str, float]:
     """PageRank of every chunk, normalised to sum 1. Deterministic: nodes and edges are
     added in sorted order. An empty graph gives {}."""
     chunks = graph.chunks
     if not chunks:
         return {}
-    g = nx.DiGraph()
-    g.add_nodes_from(sorted(chunks))
+    import networkx as nx
+
     edge_weight = {
         EdgeKind.CALLS: weights.calls,
         EdgeKind.INSTANTIATES: weights.instantiates,
@@ -49,26 +55,24 @@ def rank_symbols(graph: Graph, weights: RankWeights = WEIGHTS) -> dict[str, floa
         EdgeKind.OVERRIDES: weights.overrides,
         EdgeKind.IMPORTS: weights.imports,
     }
-    for edge in sorted(graph.edges, key=lambda e: (e.source, e.target, e.kind)):
-        if edge.source == edge.target or edge.source not in chunks or edge.target not in chunks:
-            continue
-        _add(g, edge.source, edge.target, edge_weight[edge.kind])
-    for chunk_id in sorted(chunks):
-        parent = chunks[chunk_id].parent
-        if parent is not None and parent in chunks:
-            _add(g, chunk_id, parent, weights.member)
+    # Parallel edges of any kinds add up to one weighted edge.
+    summed: dict[tuple[str, str], float] = {}
+    for edge in graph.edges:
+        if edge.source != edge.target and edge.source in chunks and edge.target in chunks:
+            key = (edge.source, edge.target)
+            summed[key] = summed.get(key, 0.0) + edge_weight[edge.kind]
+    for chunk_id, chunk in chunks.items():
+        if chunk.parent is not None and chunk.parent in chunks:
+            key = (chunk_id, chunk.parent)
+            summed[key] = summed.get(key, 0.0) + weights.member
+    g = nx.DiGraph()
+    g.add_nodes_from(sorted(chunks))
+    g.add_weighted_edges_from((s, t, summed[s, t]) for s, t in sorted(summed))
     prior = {cid: _prior(cid, chunks[cid].path, chunks[cid].name, weights) for cid in sorted(chunks)}
     total = sum(prior.values())
     personalization = {cid: p / total for cid, p in prior.items()}
     ranks = nx.pagerank(g, alpha=weights.damping, personalization=personalization, weight="weight")
     return {cid: ranks[cid] for cid in sorted(ranks)}
-
-
-def _add(g: nx.DiGraph, source: str, target: str, weight: float) -> None:
-    if g.has_edge(source, target):
-        g[source][target]["weight"] += weight
-    else:
-        g.add_edge(source, target, weight=weight)
 
 
 def _prior(chunk_id: str, path: str, name: str, weights: RankWeights) -> float:
