@@ -48,6 +48,9 @@ def test_map_human_output() -> None:
     assert "scripts/demo.py" in result.stdout
     assert "pip install -e ." in result.stdout
     assert "core symbols" in result.stdout
+    # Symbols by qualified name with their file and line whole, even at 80 columns.
+    row = next(line for line in result.stdout.splitlines() if " Segmenter " in line)
+    assert "class" in row and "segmenter/predictor.py:10" in row
 
 
 def test_tour_json_contract_and_order() -> None:

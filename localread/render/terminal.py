@@ -54,11 +54,15 @@ def render_map(repo: Repo, top: int) -> None:
         entries.add_row(f"{e.score:.1f}", e.path, e.command or "", ", ".join(e.kinds))
     stdout.print(entries)
     symbols = Table(title="core symbols (by rank)", title_justify="left", show_edge=False)
-    for col in ("rank", "symbol", "kind", "where"):
-        symbols.add_column(col)
+    # The qualified name and the file say everything the id does, in less width; long
+    # names fold rather than lose their ends.
+    symbols.add_column("rank", no_wrap=True)
+    symbols.add_column("symbol", overflow="fold", ratio=1)
+    symbols.add_column("kind", no_wrap=True)
+    symbols.add_column("where", no_wrap=True)
     for cid in core_symbols(repo.graph, repo.ranks, limit=top if top > 0 else len(repo.chunks)):
         c = repo.chunks[cid]
-        symbols.add_row(f"{repo.ranks.get(cid, 0.0) * 100:.2f}", c.id, str(c.kind), f"{c.path}:{c.start}")
+        symbols.add_row(f"{repo.ranks.get(cid, 0.0) * 100:.2f}", c.qualname, str(c.kind), f"{c.path}:{c.start}")
     stdout.print(symbols)
     stdout.print(
         f"{repo.counts.files} Python files, {len(repo.chunks)} chunks, "
