@@ -89,13 +89,13 @@ def render_tour(repo: Repo, tour: Tour) -> None:
         stdout.print(f"\n{len(tour.pruned)} more symbols beyond the limits (best first):", markup=False)
         for p in tour.pruned[:10]:
             c = repo.chunks[p.id]
-            stdout.print(f"  {c.id}  {c.path}:{c.start}  ({p.reason})", markup=False)
+            stdout.print(f"  {c.qualname}  {c.path}:{c.start}  ({p.reason})", markup=False)
         stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
 
 
 def _name(chunk_id: str, repo: Repo) -> str:
-    chunk = repo.chunks[chunk_id]
-    return _escape(chunk.id)
+    """A step's name: the qualified name (the file follows it), the module for modules."""
+    return _escape(repo.chunks[chunk_id].qualname)
 
 
 def _escape(text: str) -> str:
@@ -171,7 +171,7 @@ class TourPrinter:
 
     def step(self, n: int, step) -> None:
         indent = "  " * step.depth
-        stdout.print(f"\n{indent}[bold]{n}. {_escape(step.id)}[/bold]  [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]")
+        stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]")
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
 
     def done(self, explanation) -> None:
