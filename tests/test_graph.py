@@ -20,6 +20,7 @@ from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
 from localread.repo.graph import CallSite, Graph
 from localread.repo.scan import read_source, scan
+from tests.helpers import write_repo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -409,11 +410,28 @@ def test_facts_of_a_method() -> None:
     assert facts.returned == ("self.decode(h), self.config",)
     assert facts.raises == ("TypeError",)
     assert facts.writes == ("cache",)
-    assert facts.reads == ("config", "decode", "encode")
+    assert facts.reads == ("encode", "decode", "config")  # source order
     init = g.facts["diffuse.unet.UNet.__init__"]
     assert init.raises == ("ValueError",)
     assert init.writes == ("config", "dropout")
     assert g.facts["diffuse.unet.UNet.decode"].returns == '"torch.Tensor"'
+
+
+def test_facts_attributes_set_by_unpacking_are_writes(tmp_path: Path) -> None:
+    write_repo(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/sampler.py": """
+            class Sampler:
+                def __init__(self, data, n_way, k_shot):
+                    self.data, (self.n_way, self.k_shot) = data, (n_way, k_shot)
+                    [self.rng] = [None]
+                    self.table[0] = n_way
+                    self.total = self.n_way * self.k_shot
+        """,
+    })
+    facts = build(tmp_path).facts["pkg.sampler.Sampler.__init__"]
+    assert facts.writes == ("data", "n_way", "k_shot", "rng", "total")
+    assert facts.reads == ("table", "n_way", "k_shot")
 
 
 def test_facts_of_a_class_are_its_constructor_parameters() -> None:

@@ -113,7 +113,8 @@ class ChunkFacts:
     a dataclass without `__init__`: its annotated fields). returns: the return
     annotation. returned: expressions after `return`, as written, in source order.
     raises: the exceptions raised (`raise X(...)` -> "X"), in source order. reads /
-    writes: attributes of `self` read / assigned, sorted. constructed_by: for a class,
+    writes: attributes of `self` read / assigned, in source order (a name assigned and
+    read again is in both). constructed_by: for a class,
     the chunk ids that instantiate it, sorted. Lists hold each item once.
     """
 
@@ -545,6 +546,9 @@ _BUILTINS = frozenset(dir(builtins))
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _DOTTED_BYTES = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _SELF_ATTR = re.compile(r"([A-Za-z_]\w*)\s*\.\s*([A-Za-z_]\w*)\Z")
+# An element of an unpacking target that is exactly `self.name`.
+_SELF_TARGET = re.compile(rb"(?<![\w.])self\s*\.\s*([A-Za-z_]\w*)(?=\s*(?:[,)\]=]|\Z))")
+_UNPACKED = ("pattern_list", "tuple_pattern", "list_pattern")
 _MUTATORS = {
     # method -> (argument index, ops): how `x.method(...)` adds to what x holds
     "append": (0, (("wrap", SEQ),)),
@@ -2617,21 +2621,29 @@ class _Builder:
             for si, start, end in fs.raises:
                 data.raises.setdefault(ids[si], []).append((start, end))
             written_at: set[int] = set()
+            writes: list[tuple[int, str, str]] = []  # (position, chunk, name)
             for si, line, ls, le, ltype, rs, re_, ts, te, op, _ in fs.assigns:
                 sid = ids[si]
                 if ltype == "attribute":
                     found = _SELF_ATTR.match(src[ls:le].decode("utf-8", "replace"))
                     if found is not None and found.group(1) == "self":
-                        data.writes.setdefault(sid, set()).add(found.group(2))
+                        writes.append((ls, sid, found.group(2)))
                         if op == "=":
                             written_at.add(ls)
+                elif ltype in _UNPACKED and op == "=":
+                    # `self.a, self.b = ...`: each element that is exactly `self.name`.
+                    for found in _SELF_TARGET.finditer(src, ls, le):
+                        writes.append((found.start(), sid, found.group(1).decode()))
+                        written_at.add(found.start())
                 elif ltype == "identifier" and ts >= 0 and fs.scopes[si].kind == "class":
                     data.fields.setdefault(sid, []).append(
                         Param(src[ls:le].decode("utf-8", "replace"), _text(src, ts, te),
                               _text(src, rs, re_) if rs >= 0 else None, "positional"))
-            for si, ctx, name, pos, line in fs.self_attrs:
+            for _, sid, name in sorted(writes):
+                data.writes.setdefault(sid, {})[name] = None
+            for si, ctx, name, pos, line in sorted(fs.self_attrs, key=lambda r: r[3]):
                 if pos not in written_at:
-                    data.reads.setdefault(ids[si], set()).add(name)
+                    data.reads.setdefault(ids[si], {})[name] = None
         data.constructed = {k: tuple(sorted(v)) for k, v in constructed.items()}
         data.mro = {cid: self._repo_mro(cid) for cid in self.mro}
         data.decorators = {sid: s.decorators for sid, s in self.scopes.items() if s.kind == "class"}
@@ -2813,8 +2825,8 @@ class _FactData:
     scopes: dict[str, tuple[int, tuple[int, int], tuple[int, int]]] = field(default_factory=dict)
     returned: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     raises: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    reads: dict[str, set[str]] = field(default_factory=dict)
-    writes: dict[str, set[str]] = field(default_factory=dict)
+    reads: dict[str, dict[str, None]] = field(default_factory=dict)  # ordered sets, source order
+    writes: dict[str, dict[str, None]] = field(default_factory=dict)
     fields: dict[str, list[Param]] = field(default_factory=dict)
     constructed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     mro: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -2892,8 +2904,8 @@ class _Facts(Mapping[str, ChunkFacts]):
             returns=_text(src, *ret) if ret[0] >= 0 else None,
             returned=returned,
             raises=tuple(dict.fromkeys(raises)),
-            reads=tuple(sorted(data.reads.get(chunk_id, ()))),
-            writes=tuple(sorted(data.writes.get(chunk_id, ()))),
+            reads=tuple(data.reads.get(chunk_id, ())),
+            writes=tuple(data.writes.get(chunk_id, ())),
             constructed_by=data.constructed.get(chunk_id, ()),
         )
 
