@@ -19,6 +19,14 @@ class ChunkKind(StrEnum):
     MAIN = "main"
 
 
+class NarrativeSource(StrEnum):
+    """Where an Explanation's narrative comes from."""
+
+    MODEL = "model"  # the model's first answer
+    RETRY = "retry"  # the model's answer to the retry prompt, the first one was rejected
+    STATIC = "static"  # no narrative: --no-llm, or every model answer was rejected
+
+
 class EdgeKind(StrEnum):
     IMPORTS = "imports"
     CALLS = "calls"
@@ -91,7 +99,11 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    """What `explain` produces for a chunk: static facts, model narrative, grounding."""
+    """What `explain` produces for a chunk: static facts, model narrative, grounding.
+
+    source: where the narrative comes from (NarrativeSource); rejected: why each model
+    answer that was not kept was rejected, in order (e.g. it repeated the prompt's
+    worked example)."""
 
     id: str
     facts: dict
@@ -101,6 +113,8 @@ class Explanation:
     model_sha256: str
     prompt_version: str
     condensed: bool = False
+    source: NarrativeSource = NarrativeSource.MODEL
+    rejected: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -2,7 +2,9 @@
 nowhere in the repository (its files, hence its imports) or the chunk.
 
 `unverified_names(narrative, known)` returns them sorted; `repo_identifiers(repo)`
-builds the set of known names once per repository.
+builds the set of known names once per repository. `find_repeat(narrative, references)`
+tells when a narrative repeats a text the prompt showed (a worked example, an earlier
+step) instead of explaining the code: small models copy what they were shown.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -81,3 +85,53 @@ def unverified_names(narrative: str, known: frozenset[str]) -> list[str]:
         if missing:
             found.add(name)
     return sorted(found)
+
+
+# --------------------------------------------------------------------------- repeats
+
+# A narrative repeats a reference text (a worked example of the prompt, or what an
+# earlier tour step was said to do) when at least REPEAT_SHARE of its word
+# REPEAT_NGRAM-grams occur in that text. Four words are a phrase, not a common pair
+# like "the image"; half of them leaves room for a narrative that quotes a callee's
+# summary in one clause. Measured on the demo tour with Gemma 3 270M: copies of the
+# worked example score 0.8-1.0, real explanations 0.0-0.15.
+REPEAT_NGRAM = 4
+REPEAT_SHARE = 0.5
+_TEXT_WORD = re.compile(r"[a-z0-9_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """The reference text a narrative repeats, and the share of the narrative's word
+    n-grams found in it."""
+
+    reference: str
+    share: float
+
+
+def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    words = _TEXT_WORD.findall(text.lower())
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def find_repeat(
+    narrative: str,
+    references: Sequence[str],
+    *,
+    n: int = REPEAT_NGRAM,
+    threshold: float = REPEAT_SHARE,
+) -> Repeat | None:
+    """The reference the narrative repeats (the first of the most repeated), or None.
+
+    Words are lower-cased runs of letters, digits and `_`, so backticks and
+    punctuation do not hide a copy; a narrative of fewer than n words repeats nothing."""
+    grams = _ngrams(narrative, n)
+    if not grams:
+        return None
+    best: Repeat | None = None
+    for reference in references:
+        known = set(_ngrams(reference, n))
+        share = sum(g in known for g in grams) / len(grams)
+        if share >= threshold and (best is None or share > best.share):
+            best = Repeat(reference, share)
+    return best
