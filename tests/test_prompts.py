@@ -19,12 +19,14 @@ from localread.llm.prompts import (
     template_files,
     templates,
     tour_step_prompt,
+    worked_examples,
 )
 
 # Pinned hash of the template files for each PROMPT_VERSION. A template change that
 # does not bump the version would serve stale cached explanations.
 TEMPLATE_HASHES = {
     "1": "2334dcc9ae6fc9bd1916693c60f1d491df2390054ef859cbae5dd8dc157ff1b7",
+    "2": "54f8df8ebce90f1693012bdbef9c20f1a87fe355325e06761a2783efef643267",
 }
 
 SOURCE = textwrap.dedent(
@@ -197,20 +199,64 @@ def test_chat_prompt_uses_system_and_user_messages() -> None:
     assert bp.narrative("  It returns masks. ") == "It returns masks."
 
 
-def test_tour_step_lists_what_was_read() -> None:
+def _tour_step(engine: FakeEngine, **kw: object) -> BudgetedPrompt:
     read = [
         Summary("scripts.amg.main", "parses arguments."),
         Summary("sam.build", "builds the model."),
     ]
-    bp = tour_step_prompt(
-        FakeEngine(), step=3, reason="called by `scripts.amg.main`\n at scripts/amg.py:40",
-        already_read=read, chunk_id="sam.amg.MaskGenerator.generate", kind="method",
-        path="sam/amg.py", start=START, facts=FACTS, source=SOURCE, max_tokens=64,
-    )  # fmt: skip
+    args: dict = {
+        "step": 3, "reason": "called by `scripts.amg.main`\n at scripts/amg.py:40", "already_read": read,
+        "chunk_id": "sam.amg.MaskGenerator.generate", "kind": "method", "path": "sam/amg.py",
+        "start": START, "facts": FACTS, "source": SOURCE, "max_tokens": 64,
+    }  # fmt: skip
+    args.update(kw)
+    return tour_step_prompt(engine, **args)
+
+
+def test_tour_step_lists_what_was_read() -> None:
+    bp = _tour_step(FakeEngine(chat_style=ChatStyle.CHAT))
+    text = bp.prompt.text
+    assert text.startswith("Step 3 of a reading tour: the method `sam.amg.MaskGenerator.generate`.")
+    assert "Why it comes next: called by `scripts.amg.main` at scripts/amg.py:40" in text
+    assert text.index("`scripts.amg.main`: parses") < text.index("`sam.build`: builds")
+    assert [s.id for s in bp.shown] == ["scripts.amg.main", "sam.build"]
+
+
+def test_completion_tour_step_does_not_list_what_was_read() -> None:
+    """Gemma 3 270M repeated the sentences of the steps already read on most later
+    steps, so the completion template leaves them out (see completion.txt)."""
+    bp = _tour_step(FakeEngine())
     text = bp.prompt.text
     assert text.startswith("## Step 3: Method `sam.amg.MaskGenerator.generate`")
     assert "Why it comes next: called by `scripts.amg.main` at scripts/amg.py:40" in text
-    assert text.index("`scripts.amg.main`: parses") < text.index("`sam.build`: builds")
+    assert "parses arguments" not in text and bp.shown == () and bp.already_read_dropped == 0
+
+
+def test_worked_examples_are_the_answers_of_the_template() -> None:
+    examples = worked_examples(ChatStyle.COMPLETION)
+    assert len(examples) == 2
+    shared = templates(ChatStyle.COMPLETION)["shared"]
+    assert all(f"Explanation: {e}" in shared for e in examples)
+    assert examples[0].startswith("`Vocoder` is ")
+    assert worked_examples(ChatStyle.COMPLETION, retry=True) == ()
+    assert worked_examples(ChatStyle.CHAT) == ()
+    bp = _chunk(FakeEngine())
+    assert bp.examples == examples and not bp.retry
+    assert bp.references == (*examples, *(c.summary for c in CALLEES))
+
+
+@pytest.mark.parametrize("style", list(ChatStyle))
+def test_retry_prompt_has_nothing_to_copy(style: ChatStyle) -> None:
+    engine = FakeEngine(chat_style=style)
+    first, again = _chunk(engine), _chunk(engine, retry=True)
+    assert again.retry and again.references == ()
+    assert again.prompt.shared.strip() == templates(style).get("retry_shared", templates(style)["shared"])
+    assert "Explanation: `" not in again.prompt.shared  # no worked example
+    assert "counts the pixels of a run-length mask" in first.prompt.text
+    assert "counts the pixels of a run-length mask" not in again.prompt.text
+    assert SOURCE.rstrip("\n") in again.prompt.text and again.prompt.text.endswith(first.prompt.text[-40:])
+    step = _tour_step(engine, retry=True)
+    assert step.shown == () and "parses arguments" not in step.prompt.text
 
 
 # --------------------------------------------------------------------------- budgeting
@@ -261,8 +307,9 @@ def test_budget_drops_the_oldest_steps_first() -> None:
             max_tokens=16,
         )  # fmt: skip
 
-    with_two = step(FakeEngine(n_ctx=10_000), read[-2:]).prompt_tokens
-    engine = FakeEngine(n_ctx=with_two + 16)
+    # The chat template lists the steps already read (the completion one does not).
+    with_two = step(FakeEngine(n_ctx=10_000, chat_style=ChatStyle.CHAT), read[-2:]).prompt_tokens
+    engine = FakeEngine(n_ctx=with_two + 16, chat_style=ChatStyle.CHAT)
     bp = step(engine, read)
     assert bp.already_read_dropped == 4
     assert "pkg.step5" in bp.prompt.text and "pkg.step0" not in bp.prompt.text

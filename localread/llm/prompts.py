@@ -10,6 +10,13 @@ Every prompt puts the shared instructions and examples first (`Prompt.shared`), 
 the engine evaluates them once and reuses them across calls; only the part about the
 current chunk changes.
 
+Retry: a small model sometimes answers with a worked example of the prompt (or with a
+summary the prompt showed) instead of explaining the chunk. `BudgetedPrompt.references`
+names those texts so that the caller can tell (`grounding.find_repeat`); the prompt
+built with `retry=True` has nothing to copy: the template's `retry_shared` block (the
+instructions without worked examples; `shared` when there is none) and no callee or
+already-read summaries.
+
 Budget: the prompt, counted with the engine's own tokenizer, must fit
 `engine.n_ctx - max_tokens`. When it does not, the prompt is made smaller in steps,
 never cut silently: the source is condensed (signature, docstring, the lines that call
@@ -35,12 +42,14 @@ from localread.llm.models import ChatStyle
 
 # Part of every explanation's cache key. Bump it with any change to the templates or
 # to how prompts are assembled here.
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 
 # How many docstring lines a condensed chunk keeps.
 DOCSTRING_LINES = 6
 _BLOCK = re.compile(r"^=== (\w+) ===$", re.MULTILINE)
 _COMPLETION_STOPS = ("\n\n", "\n## ", "\n```", "\nFacts:")
+# A worked example's answer in a template's shared block (completion style).
+_EXAMPLE_ANSWER = re.compile(r"^Explanation: (.+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,9 @@ class BudgetedPrompt:
     condensed / elided_lines: whether and how much of the source was left out.
     callees_dropped / already_read_dropped / call_lines_dropped: summaries, tour steps
     and call lines left out to fit.
+    examples: the answers of the worked examples in the prompt; shown: the callee and
+    already-read summaries in the prompt. A narrative that repeats one of them has
+    copied instead of explained (see `references`). retry: built with retry=True.
     """
 
     prompt: Prompt
@@ -73,6 +85,15 @@ class BudgetedPrompt:
     already_read_dropped: int = 0
     call_lines_dropped: int = 0
     version: str = PROMPT_VERSION
+    examples: tuple[str, ...] = ()
+    shown: tuple[Summary, ...] = ()
+    retry: bool = False
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The texts of the prompt a narrative must not repeat: worked examples, then
+        the summaries shown."""
+        return self.examples + tuple(s.summary for s in self.shown)
 
     def narrative(self, completion: Completion | str) -> str:
         """The model's answer as text a reader sees: answer_prefix + completion."""
@@ -91,6 +112,14 @@ def templates(style: ChatStyle) -> dict[str, str]:
     parts = _BLOCK.split(text)
     # parts: [comments, name1, body1, name2, body2, ...]
     return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts), 2)}
+
+
+def worked_examples(style: ChatStyle, *, retry: bool = False) -> tuple[str, ...]:
+    """The answers of the worked examples in the shared block of a style (of the
+    retry_shared block with retry=True), in order; empty when it has none."""
+    blocks = templates(style)
+    shared = blocks.get("retry_shared", blocks["shared"]) if retry else blocks["shared"]
+    return tuple(m.group(1).strip() for m in _EXAMPLE_ANSWER.finditer(shared))
 
 
 def template_files() -> dict[str, str]:
@@ -327,12 +356,19 @@ def _budget(
     already_read: Sequence[Summary],
     extra: dict[str, str],
     max_tokens: int,
+    retry: bool,
 ) -> BudgetedPrompt:
     style = engine.model.chat_style
     blocks = templates(style)
     end = start + max(len(source.splitlines()), 1) - 1
     name = chunk_id.rsplit(".", 1)[-1]
-    shared = blocks["shared"] + ("\n\n" if style is ChatStyle.COMPLETION else "")
+    # A retry shows no summary the answer could copy; a block without a section
+    # (completion style's tour_step has no $already_read) shows none either.
+    if retry or "$callees" not in blocks[task]:
+        callees = ()
+    if retry or "$already_read" not in blocks[task]:
+        already_read = ()
+    shared = (blocks.get("retry_shared", blocks["shared"]) if retry else blocks["shared"]) + ("\n\n" if style is ChatStyle.COMPLETION else "")
     stop = _COMPLETION_STOPS if style is ChatStyle.COMPLETION else ()
     answer_prefix = Template(blocks["answer_prefix"]).substitute(name=name)
     limit = engine.n_ctx - max_tokens
@@ -350,6 +386,7 @@ def _budget(
         )
         # Drop the oldest steps already read: the latest say most about this one.
         read = already_read[len(already_read) - v.already_read :] if v.already_read else []
+        shown = (*callees[: v.callees], *read)
         text = _fill(
             blocks[task],
             {
@@ -381,6 +418,9 @@ def _budget(
                 callees_dropped=len(callees) - v.callees,
                 already_read_dropped=len(already_read) - v.already_read,
                 call_lines_dropped=v.call_lines_dropped,
+                examples=worked_examples(style, retry=retry),
+                shown=shown,
+                retry=retry,
             )
     raise LocalreadError(
         f"the prompt for {chunk_id} needs {smallest} tokens even condensed, but only {limit} "
@@ -401,6 +441,7 @@ def chunk_prompt(
     max_tokens: int,
     callees: Sequence[Summary] = (),
     call_lines: Collection[int] = (),
+    retry: bool = False,
 ) -> BudgetedPrompt:
     """The prompt that asks for an explanation of one chunk.
 
@@ -409,8 +450,10 @@ def chunk_prompt(
     first line of `source`; facts: the facts card as text; callees: one-line
     summaries of the repository symbols it calls, most important first (dropped from
     the end when space runs out); call_lines: file line numbers of the lines that call
-    repository symbols (kept when the source is condensed). Raises LocalreadError
-    when even the smallest version does not fit engine.n_ctx - max_tokens.
+    repository symbols (kept when the source is condensed); retry: the prompt to ask
+    again with when the answer repeated what the prompt showed (see the module
+    docstring). Raises LocalreadError when even the smallest version does not fit
+    engine.n_ctx - max_tokens.
     """
     return _budget(
         engine,
@@ -426,6 +469,7 @@ def chunk_prompt(
         already_read=(),
         extra={},
         max_tokens=max_tokens,
+        retry=retry,
     )
 
 
@@ -444,6 +488,7 @@ def tour_step_prompt(
     already_read: Sequence[Summary] = (),
     callees: Sequence[Summary] = (),
     call_lines: Collection[int] = (),
+    retry: bool = False,
 ) -> BudgetedPrompt:
     """The prompt for step `step` (1-based) of a reading tour: like chunk_prompt, plus
     why the step comes next (`reason`) and the steps already read, oldest first (the
@@ -462,4 +507,5 @@ def tour_step_prompt(
         already_read=already_read,
         extra={"step": str(step), "reason": " ".join(reason.split())},
         max_tokens=max_tokens,
+        retry=retry,
     )
