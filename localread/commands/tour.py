@@ -19,6 +19,7 @@ from localread.commands.common import (
     model_settings,
     print_json,
 )
+from localread.data import Explanation
 
 
 @guarded
@@ -45,7 +46,7 @@ def tour_command(
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
     tour = build_tour(result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps)
-    explanations: dict[str, str] = {}
+    explanations: dict[str, Explanation] = {}
     if no_llm and not json_out:
         terminal.render_tour(result, tour)
     elif not no_llm:
@@ -60,7 +61,7 @@ def tour_command(
                 on_text=terminal.write_text if printer else None,
                 on_done=printer.done if printer else None,
             )
-        explanations = {cid: e.narrative for cid, e in done.items()}
+        explanations = done
         if printer:
             printer.finish()
     if json_out:

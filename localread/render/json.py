@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localread.data import Counts
+from localread.data import Counts, Explanation
 from localread.repo.analysis import Repo
 from localread.repo.rank import core_symbols
 from localread.repo.tour import Tour
@@ -48,7 +48,21 @@ def map_json(repo: Repo, top: int) -> dict[str, Any]:
     }
 
 
-def tour_json(repo: Repo, tour: Tour, explanations: dict[str, str] | None = None) -> dict[str, Any]:
+def _explanation_json(explanation: Explanation | None) -> dict[str, Any]:
+    if explanation is None:
+        return {"explanation": None}
+    return {
+        "explanation": explanation.narrative or None,
+        "explanation_source": str(explanation.source),
+        "rejected": list(explanation.rejected),
+    }
+
+
+def tour_json(repo: Repo, tour: Tour, explanations: dict[str, Explanation] | None = None) -> dict[str, Any]:
+    """The tour shape of DESIGN.md. A narrated step also says where its explanation
+    comes from ("explanation_source": "model", "retry" or "static"; see
+    localread.explain) and why model answers were rejected ("rejected"); its
+    "explanation" is null when it is "static"."""
     explanations = explanations or {}
     return {
         "repo": str(repo.root),
@@ -62,7 +76,7 @@ def tour_json(repo: Repo, tour: Tour, explanations: dict[str, str] | None = None
                 "end": s.end,
                 "depth": s.depth,
                 "reason": s.reason,
-                "explanation": explanations.get(s.id),
+                **_explanation_json(explanations.get(s.id)),
             }
             for s in tour.steps
         ],

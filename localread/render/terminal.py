@@ -148,10 +148,16 @@ def render_facts(card: dict) -> None:
 
 
 def render_grounding(explanation) -> None:
-    """After the narrative: the grounding line (or nothing to check without a model)."""
+    """After the narrative: the grounding line, or why the model's answers were not
+    shown (nothing at all with --no-llm)."""
+    if explanation.rejected and not explanation.narrative:
+        stdout.print(f"[yellow]facts only:[/yellow] {_escape(rejected_text(explanation))}")
+        return
     if not explanation.narrative:
         return
     stdout.print()
+    if explanation.rejected:
+        stdout.print(f"[dim]note: {_escape(rejected_text(explanation))}[/dim]")
     if explanation.condensed:
         stdout.print(f"[dim]note: {_escape(explanation.facts.get('condensed') or 'the source was condensed')}[/dim]")
     if explanation.unverified:
@@ -159,6 +165,17 @@ def render_grounding(explanation) -> None:
                      + " [dim](named by the model, found nowhere in the repository)[/dim]")
     else:
         stdout.print("[green]grounding:[/green] every identifier the narrative names exists in the code")
+
+
+def rejected_text(explanation) -> str:
+    """Why model answers were not shown, one line: "the model's answer repeated ...;
+    asked again, ..." and, when none was kept, that the facts stand alone."""
+    said = "the model's answer " + explanation.rejected[0]
+    if len(explanation.rejected) > 1:
+        said += "; asked again without examples, it " + "; then ".join(explanation.rejected[1:])
+    if explanation.narrative:
+        return said + "; the answer above is the second one"
+    return said + "; no model explanation is shown, the facts above are exact"
 
 
 class TourPrinter:
@@ -175,7 +192,14 @@ class TourPrinter:
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
 
     def done(self, explanation) -> None:
+        if not explanation.narrative and explanation.rejected:
+            doc = explanation.facts.get("docstring")
+            stdout.print("[yellow]facts only:[/yellow] " + (f"{_escape(doc)} " if doc else "")
+                         + f"[dim](the model's answers repeated its prompt: {_escape('; '.join(explanation.rejected))})[/dim]")
+            return
         write_text("\n")
+        if explanation.rejected:
+            stdout.print(f"[dim](asked again: the first answer {_escape(explanation.rejected[0])})[/dim]")
         if explanation.unverified:
             stdout.print("[yellow]unverified:[/yellow] " + _escape(", ".join(explanation.unverified)))
 
