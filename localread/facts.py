@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tree_sitter import Node, QueryCursor
-
 from localread.data import Chunk, ChunkKind, EdgeKind
 from localread.repo.analysis import Repo
-from localread.repo.chunks import load_query, node_text, parse
-from localread.repo.scan import read_source
+from localread.repo.graph import Param
 from localread.repo.tour import Tour
 
 MAX_LISTED = 12
@@ -35,7 +32,7 @@ def facts_card(repo: Repo, chunk_id: str, tour: Tour | None = None) -> dict[str,
         "decorators": list(chunk.decorators),
         "docstring": _summary(chunk.docstring),
     }
-    card.update(_syntax_facts(repo, chunk))
+    card.update(_code_facts(repo, chunk))
     card["callers"] = _callers(repo, chunk)
     card["callees"] = _callees(repo, chunk)
     card["outline"] = _outline(repo, chunk)
@@ -95,108 +92,36 @@ def _place(tour: Tour | None, chunk: Chunk) -> str | None:
     return f"not on the reading path from {tour.entry.path}"
 
 
-def _syntax_facts(repo: Repo, chunk: Chunk) -> dict[str, Any]:
-    """Parameters, returns, raises and self attributes, from the chunk's own syntax."""
-    source = read_source(repo.root, chunk.path)
-    node = _chunk_node(parse(source).root_node, chunk)
-    out: dict[str, Any] = {"parameters": [], "returns": None, "returned": [], "raises": [],
-                           "attributes_read": [], "attributes_written": []}
-    if node is None:
-        return out
-    if node.type == "function_definition":
-        out["parameters"] = _parameters(node.child_by_field_name("parameters"))
-        out["returns"] = node_text(node.child_by_field_name("return_type")) or None
-    body = node.child_by_field_name("body") if node.type != "module" else node
-    if body is None:
-        return out
-    matches = [m for _, m in QueryCursor(load_query("python-facts")).matches(body)]
-    nested = [m["nested"][0] for m in matches if "nested" in m and m["nested"][0].id != node.id]
-
-    def own(n: Node) -> bool:
-        # Statements of nested defs belong to those chunks; a class chunk owns none.
-        return chunk.kind is not ChunkKind.CLASS and not any(
-            d.start_byte <= n.start_byte and n.end_byte <= d.end_byte for d in nested
-        )
-
-    returned, raises, read, written = [], [], [], []
-    for match in matches:
-        if "return" in match:
-            ret = match["return"][0]
-            if own(ret) and ret.named_child_count:
-                returned.append(" ".join(node_text(ret.named_children[0]).split()))
-        elif "raise" in match:
-            rai = match["raise"][0]
-            if own(rai) and rai.named_child_count:
-                exc = rai.named_children[0]
-                raises.append(node_text(exc.child_by_field_name("function") if exc.type == "call" else exc))
-        elif "self.attribute" in match:
-            attr = match["self.attribute"][0]
-            if node_text(match["self.object"][0]) == "self" and own(attr):
-                (written if _is_assigned(attr) else read).append(node_text(match["self.name"][0]))
-    out["returned"] = _unique(returned)
-    out["raises"] = _unique(raises)
-    out["attributes_written"] = _unique(written)
-    out["attributes_read"] = [a for a in _unique(read) if a not in set(written)]
-    return out
+def _code_facts(repo: Repo, chunk: Chunk) -> dict[str, Any]:
+    """Parameters, returns, raises and self attributes, as the symbol graph read them
+    from the chunk's own code (a class: its constructor's parameters)."""
+    facts = repo.graph.facts.get(chunk.id)
+    if facts is None:
+        return {"parameters": [], "returns": None, "returned": [], "raises": [],
+                "attributes_read": [], "attributes_written": []}
+    written = set(facts.writes)
+    return {
+        "parameters": [_parameter(p) for p in facts.params if not _is_receiver(p, chunk)],
+        "returns": facts.returns,
+        "returned": list(facts.returned[:MAX_LISTED]),
+        "raises": list(facts.raises[:MAX_LISTED]),
+        "attributes_read": [a for a in facts.reads if a not in written][:MAX_LISTED],
+        "attributes_written": list(facts.writes[:MAX_LISTED]),
+    }
 
 
-def _chunk_node(root: Node, chunk: Chunk) -> Node | None:
-    if chunk.kind is ChunkKind.MODULE:
-        return root
-    want = chunk.start - 1
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.start_point.row > want or node.end_point.row < want:
-            continue
-        if node.type == "decorated_definition" and node.start_point.row == want:
-            inner = node.child_by_field_name("definition")
-            if inner is not None and node_text(inner.child_by_field_name("name")) == chunk.name:
-                return inner
-        if node.type in ("function_definition", "class_definition") and node.start_point.row == want:
-            if node_text(node.child_by_field_name("name")) == chunk.name:
-                return node
-        if chunk.kind is ChunkKind.MAIN and node.type == "if_statement" and node.start_point.row == want:
-            return node.child_by_field_name("consequence")
-        stack.extend(reversed(node.children))
-    return None
+def _is_receiver(param: Param, chunk: Chunk) -> bool:
+    """The `self` or `cls` a method receives: not a parameter a caller passes."""
+    return (
+        chunk.kind is ChunkKind.METHOD
+        and param.name in ("self", "cls")
+        and param.kind in ("positional_only", "positional")
+    )
 
 
-def _parameters(params: Node | None) -> list[dict[str, Any]]:
-    out = []
-    for p in params.named_children if params is not None else []:
-        name, annotation, default = node_text(p), None, None
-        if p.type in ("typed_parameter", "typed_default_parameter", "default_parameter"):
-            ident = p.child_by_field_name("name") or (p.named_children[0] if p.named_children else None)
-            name = node_text(ident)
-            annotation = node_text(p.child_by_field_name("type")) or None
-            default = node_text(p.child_by_field_name("value")) or None
-        elif p.type in ("keyword_separator", "positional_separator"):
-            continue
-        if p.type == "typed_parameter" and p.named_children and p.named_children[0].type in (
-            "list_splat_pattern", "dictionary_splat_pattern"
-        ):
-            name = node_text(p.named_children[0])
-        if name in ("self", "cls"):
-            continue
-        out.append({"name": name, "annotation": annotation, "default": default})
-    return out
-
-
-def _is_assigned(attr: Node) -> bool:
-    parent = attr.parent
-    while parent is not None and parent.type in ("pattern_list", "tuple_pattern", "list_pattern"):
-        attr, parent = parent, parent.parent
-    if parent is None:
-        return False
-    if parent.type in ("assignment", "augmented_assignment"):
-        left = parent.child_by_field_name("left")
-        return left is not None and left.id == attr.id
-    return False
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))[:MAX_LISTED]
+def _parameter(param: Param) -> dict[str, Any]:
+    stars = {"var_positional": "*", "var_keyword": "**"}.get(param.kind, "")
+    return {"name": stars + param.name, "annotation": param.annotation, "default": param.default}
 
 
 def facts_text(card: dict[str, Any]) -> str:

@@ -61,9 +61,36 @@ def test_facts_card_of_constructor_and_class(repo) -> None:
     assert init["parameters"][1] == {"name": "image_size", "annotation": "int", "default": "1024"}
     cls = facts_card(repo, "segmenter.modeling.encoder.ImageEncoder")
     assert cls["methods"] == ["__init__", "forward"]
+    # A class card carries the parameters a caller passes to build one.
+    assert [p["name"] for p in cls["parameters"]] == ["depth", "width", "patch"]
+    assert "- parameters: `depth: int = 4`" in facts_text(cls)
     text = facts_text(facts_card(repo, "segmenter.modeling.encoder.ImageEncoder.forward"))
     assert "- calls, in order:" in text
     assert "for block in self.blocks" in text
+
+
+def test_facts_card_of_star_parameters_and_unpacked_attributes(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text(
+        "class Net:\n"
+        "    def __init__(self, *layers, scale: float = 1.0, **options):\n"
+        "        self.layers, self.options = layers, options\n"
+        "        self.scale = scale * self.gain\n"
+        "\n"
+        "    @classmethod\n"
+        "    def build(cls, cfg):\n"
+        "        return cls(cfg.depth)\n"
+    )
+    repo = analyze(tmp_path)
+    init = facts_card(repo, "net.Net.__init__")
+    assert init["parameters"] == [
+        {"name": "*layers", "annotation": None, "default": None},
+        {"name": "scale", "annotation": "float", "default": "1.0"},
+        {"name": "**options", "annotation": None, "default": None},
+    ]
+    assert init["attributes_written"] == ["layers", "options", "scale"]
+    assert init["attributes_read"] == ["gain"]
+    assert [p["name"] for p in facts_card(repo, "net.Net.build")["parameters"]] == ["cfg"]
+    assert facts_card(repo, "net.Net.build")["returned"] == ["cls(cfg.depth)"]
 
 
 def test_place_on_the_reading_path(repo) -> None:
