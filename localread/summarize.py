@@ -60,6 +60,7 @@ import networkx as nx
 from localread import __version__
 from localread.data import Chunk, ChunkKind, EdgeKind
 from localread.errors import LocalreadError
+from localread.grounding import find_repeat
 from localread.repo.analysis import Repo
 from localread.repo.rank import core_symbols
 from localread.repo.scan import read_source
@@ -98,6 +99,8 @@ STOPS = ("\n\n", "\n-", "\n```", "\nCode:", "\nFile:", "\nSummary:", "\nDefines:
 TOURS = 3
 # The highest-ranked symbols summarized right after the top tour.
 CORE = 20
+# The facts fallback names at most this many of a unit's parts.
+FALLBACK_NAMES = 4
 
 
 class UnitKind(StrEnum):
@@ -165,20 +168,29 @@ class Options:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """rejected: why answers of the model were not kept (they repeated a summary or a
+    worked example the prompt showed). fallback: every answer was rejected, and the
+    summary is what the code says of itself (`fallback_summary`)."""
+
     summary: str | None
     source: Source
+    rejected: tuple[str, ...] = ()
+    fallback: bool = False
 
 
 @dataclass(slots=True)
 class Stats:
     """What a run did. chunks: chunks in the repository; llm_calls / cached / static /
-    pending: units (chunks, packages, overview) by how their summary was obtained."""
+    pending: units (chunks, packages, overview) by how their summary was obtained.
+    retries: model calls made again because the first answer repeated the prompt
+    (`repeated_text`), beyond the one call each llm_calls unit made."""
 
     chunks: int = 0
     llm_calls: int = 0
     cached: int = 0
     static: int = 0
     pending: int = 0
+    retries: int = 0
     prompt_tokens: int = 0
     prompt_tokens_reused: int = 0
     completion_tokens: int = 0
@@ -192,6 +204,7 @@ class Stats:
             "cached": self.cached,
             "static": self.static,
             "pending": self.pending,
+            "retries": self.retries,
             "prompt_tokens": self.prompt_tokens,
             "prompt_tokens_reused": self.prompt_tokens_reused,
             "completion_tokens": self.completion_tokens,
@@ -782,7 +795,7 @@ def _inputs_text(repo: Repo, title: str, inputs: list[tuple[str, str]], with_kin
         kind = ""
         if with_kind and uid in repo.chunks:
             kind = f" ({repo.chunks[uid].kind})"
-        out.append(f"- {_display(repo, uid)}{kind}: {summary}")
+        out.append(f"- {_display(repo, uid)}{kind}: {summary}" if summary else f"- {_display(repo, uid)}{kind}")
     if len(inputs) > MAX_INPUTS:
         out.append(f"- and {len(inputs) - MAX_INPUTS} more")
     return out
@@ -839,9 +852,10 @@ class PromptBuilder:
             if isinstance(stmt, ast.Import | ast.ImportFrom)
         ]
 
-    def build(self, unit: Unit, summaries: dict[str, str]) -> UnitPrompt:
-        """summaries: one-line summaries of the unit's inputs (all of them present)."""
-        inputs = [(uid, summaries[uid]) for uid in self.plan.inputs[unit.id]]
+    def build(self, unit: Unit, summaries: dict[str, str], *, names_only: bool = False) -> UnitPrompt:
+        """summaries: one-line summaries of the unit's inputs (all of them present).
+        names_only: list the inputs without their summaries, leaving nothing to copy."""
+        inputs = [(uid, "" if names_only else summaries[uid]) for uid in self.plan.inputs[unit.id]]
         max_tokens = MAX_TOKENS[unit.kind.value]
         body = {
             UnitKind.CODE: self._code,
@@ -978,6 +992,63 @@ def clean_answer(text: str, max_sentences: int = 2) -> str:
     return " ".join(kept).strip()
 
 
+@cache
+def example_summaries() -> tuple[str, ...]:
+    """The summaries the instructions' worked examples show (after `Summary:` and in
+    their input lists): an answer must not be one of them."""
+    found = []
+    for line in templates()["instructions"].split("\n"):
+        if line.startswith("Summary: "):
+            found.append(line.removeprefix("Summary: "))
+        elif line.startswith("- ") and "`" in line:
+            # - `name`: text / - `name` (kind): text / - module `name`: text
+            found.append(line[line.rindex("`"):].split(": ", 1)[-1])
+    return tuple(dict.fromkeys(found))
+
+
+def repeated_text(repo: Repo, summary: str, shown: dict[str, str]) -> str | None:
+    """Why summary is a copy, or None: it repeats the summary of one of its inputs that
+    the prompt showed (shown: input id -> summary), or a worked example's summary.
+    A small model answers a class with its `forward`'s summary, and the module with
+    the class's, so that one sentence climbs the whole tree."""
+    texts = list(shown.values())
+    found = find_repeat(summary, texts)
+    if found is not None:
+        uid = next(u for u, text in shown.items() if text == found.reference)
+        return f"repeated the summary of {_display(repo, uid)}"
+    if find_repeat(summary, example_summaries()) is not None:
+        return "repeated a worked example of the prompt"
+    return None
+
+
+def fallback_summary(repo: Repo, unit: Unit, inputs: tuple[str, ...]) -> str:
+    """What the code says of itself when the model's answers were copies: the
+    docstring's first sentence (the README's for the overview), else what the unit is
+    made of, by name."""
+    chunk = repo.chunks.get(unit.chunk) if unit.chunk is not None else None
+    doc = first_sentence(readme_intro(repo) if unit.kind is UnitKind.OVERVIEW else chunk and chunk.docstring)
+    if doc:
+        return doc
+    what = _display(repo, unit.id)
+    if unit.kind is UnitKind.CLASS:
+        methods = [repo.chunks[u] for u in inputs if u in repo.chunks and repo.chunks[u].parent == unit.chunk]
+        if methods:
+            return f"Class {what} with the methods {_listed([f'`{m.name}`' for m in methods])}."
+    elif inputs:
+        listed = _listed([_display(repo, u) for u in inputs])
+        if unit.kind is UnitKind.CODE:
+            return f"Calls {listed}."
+        return f"{what[0].upper()}{what[1:]}: {listed}."
+    return f"No summary: the model's answers for {what} repeated texts its prompt showed."
+
+
+def _listed(names: list[str]) -> str:
+    """`a`, `b` and `c`; past FALLBACK_NAMES, `a`, ..., `d` and 3 more."""
+    if len(names) > FALLBACK_NAMES:
+        names = [*names[:FALLBACK_NAMES], f"{len(names) - FALLBACK_NAMES} more"]
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -1101,7 +1172,7 @@ class _Runner:
             self.stats.cached += 1
         elif source is Source.STATIC:
             self.stats.static += 1
-        else:
+        elif source is Source.PENDING:
             self.stats.pending += 1
 
     def unit(self, unit: Unit) -> Result:
@@ -1110,7 +1181,8 @@ class _Runner:
             return Result(self.static[unit.id], Source.STATIC)
         if any(self.results[d].summary is None for d in inputs):
             return Result(None, Source.PENDING)
-        prompt = self.prompts.build(unit, {d: self.one_line(d) for d in inputs})
+        shown = {d: self.one_line(d) for d in inputs}
+        prompt = self.prompts.build(unit, shown)
         key = make_key(
             unit.kind.value,
             {
@@ -1122,13 +1194,13 @@ class _Runner:
         )
         entry = self.store.get(key)
         if entry is not None:
-            return Result(entry.summary, Source.CACHE)
+            detail = entry.detail
+            return Result(entry.summary, Source.CACHE, tuple(detail.get("rejected", ())), bool(detail.get("fallback")))
         if self.stopped is None:
             self.stopped = self._over_budget()
         if self.stopped is not None:
             return Result(None, Source.PENDING)
-        summary = self._call(unit, prompt, key)
-        return Result(summary, Source.MODEL)
+        return self._summarize(unit, prompt, key, shown)
 
     def _over_budget(self) -> str | None:
         budget = self.options.budget
@@ -1140,25 +1212,29 @@ class _Runner:
                 return f"deadline reached ({budget.label})"
         return None
 
-    def _call(self, unit: Unit, prompt: UnitPrompt, key: str) -> str:
-        from localread.llm.engine import Prompt
-
-        if self.engine is None:
-            self.engine = self.engine_factory()
-        instructions = templates()["instructions"]
-        started = time.monotonic()
-        # Only the instructions are the shared prefix: the engine reuses exactly that
-        # part (llm/engine.py), and a module header of a few tokens is not worth losing
-        # the instructions' reuse at every change of module.
-        completion: Completion = self.engine.complete(
-            Prompt(shared=instructions, text=prompt.header + prompt.body, stop=STOPS),
-            prompt.max_tokens,
-        )
-        seconds = time.monotonic() - started
-        text = completion.text
-        if prompt.answer_prefix:
-            text = prompt.answer_prefix + ("" if text[:1].isspace() else " ") + text
-        summary = clean_answer(text, MAX_SENTENCES[unit.kind.value])
+    def _summarize(self, unit: Unit, prompt: UnitPrompt, key: str, shown: dict[str, str]) -> Result:
+        """Ask the model; when the answer repeats a summary or worked example the prompt
+        showed, ask once more with the inputs named but not summarized; when that
+        repeats too, keep the facts fallback. The result is committed under key."""
+        calls: list[Completion] = []
+        seconds = 0.0
+        rejected: list[str] = []
+        summary = ""
+        for attempt in (prompt, self.prompts.build(unit, shown, names_only=True)):
+            if calls and attempt.body == prompt.body:
+                break  # the same prompt, greedy decoding: the same answer again
+            started = time.monotonic()
+            completion = self._call(attempt)
+            seconds += time.monotonic() - started
+            calls.append(completion)
+            summary = self._answer(unit, attempt, completion)
+            why = repeated_text(self.repo, summary, shown)
+            if why is None:
+                break
+            rejected.append(why)
+        fallback = len(rejected) == len(calls)
+        if fallback:
+            summary = fallback_summary(self.repo, unit, self.plan.inputs[unit.id])
         self.store.put(
             Entry(
                 key=key,
@@ -1166,19 +1242,42 @@ class _Runner:
                 summary=summary,
                 model_sha256=self.model.sha256,
                 prompt_version=self.version,
-                detail={"unit": unit.id, "finish_reason": completion.finish_reason},
-                prompt_tokens=completion.prompt_tokens,
-                prompt_tokens_reused=completion.reused_tokens,
-                completion_tokens=completion.completion_tokens,
+                detail={"unit": unit.id, "finish_reason": calls[-1].finish_reason,
+                        **({"rejected": rejected, "fallback": fallback} if rejected else {})},
+                prompt_tokens=sum(c.prompt_tokens for c in calls),
+                prompt_tokens_reused=sum(c.reused_tokens for c in calls),
+                completion_tokens=sum(c.completion_tokens for c in calls),
                 seconds=seconds,
             )
+        )
+        self.stats.model_seconds += seconds
+        self.stats.retries += len(calls) - 1
+        log.debug("%s: %s%s", unit.id, summary, f" (rejected: {'; '.join(rejected)})" if rejected else "")
+        return Result(summary, Source.MODEL, tuple(rejected), fallback)
+
+    def _call(self, prompt: UnitPrompt) -> Completion:
+        """One model call; its tokens are counted."""
+        from localread.llm.engine import Prompt
+
+        if self.engine is None:
+            self.engine = self.engine_factory()
+        # Only the instructions are the shared prefix: the engine reuses exactly that
+        # part (llm/engine.py), and a module header of a few tokens is not worth losing
+        # the instructions' reuse at every change of module.
+        completion: Completion = self.engine.complete(
+            Prompt(shared=templates()["instructions"], text=prompt.header + prompt.body, stop=STOPS),
+            prompt.max_tokens,
         )
         self.stats.prompt_tokens += completion.prompt_tokens
         self.stats.prompt_tokens_reused += completion.reused_tokens
         self.stats.completion_tokens += completion.completion_tokens
-        self.stats.model_seconds += seconds
-        log.debug("%s: %s", unit.id, summary)
-        return summary
+        return completion
+
+    def _answer(self, unit: Unit, prompt: UnitPrompt, completion: Completion) -> str:
+        text = completion.text
+        if prompt.answer_prefix:
+            text = prompt.answer_prefix + ("" if text[:1].isspace() else " ") + text
+        return clean_answer(text, MAX_SENTENCES[unit.kind.value])
 
     def _progress(self, done: int, total: int, current: str) -> Progress:
         s = self.stats

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -41,9 +42,12 @@ from localread.summarize import (
     Source,
     StopRequest,
     build_plan,
+    example_summaries,
+    first_sentence,
     known_tours,
     make_budget,
     prompt_version,
+    repeated_text,
     static_summary,
     summarize,
     templates,
@@ -523,6 +527,99 @@ def test_unverified_names_are_flagged_on_the_page(tmp_path: Path) -> None:
     assert page.count("⚠ Unverified") == 1
 
 
+class Copycat(ScriptedEngine):
+    """A small model's habit: answer with the first summary the prompt shows for one of
+    the unit's inputs. A prompt that shows none is answered as ScriptedEngine does, or
+    (examples=True) with a worked example's summary."""
+
+    examples: bool = False
+
+    def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
+        body = as_prompt(prompt).text
+        shown = re.findall(r"^- .*`(?: \(\w+\))?: (.+)$", body, re.MULTILINE)
+        if shown or self.examples:
+            self.enqueue(shown[0] if shown else example_summaries()[-1])
+            return FakeEngine.stream(self, prompt, max_tokens, stop)
+        return super().stream(prompt, max_tokens, stop)
+
+
+def copycat_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "net").mkdir(parents=True)
+    (root / "net" / "__init__.py").write_text("from .encoder import Encoder\n")
+    (root / "net" / "encoder.py").write_text(textwrap.dedent('''\
+        import math
+
+
+        class Encoder:
+            def __init__(self, width, depth=2):
+                self.width = width
+                self.scale = 1.0 / math.sqrt(width * depth)
+
+            def forward(self, x):
+                """Scales a feature vector and clips negative values to zero."""
+                y = [v * self.scale for v in x]
+                return [max(v, 0.0) for v in y]
+        '''))
+    return root
+
+
+def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries(tmp_path: Path) -> None:
+    engine = Copycat()
+    report = run(copycat_repo(tmp_path), tmp_path / STORE_NAME, engine)
+    forward = report.results["net.encoder.Encoder.forward"].summary
+    cls = report.results["net.encoder.Encoder"]
+    assert cls.source is Source.MODEL and not cls.fallback
+    assert cls.rejected == ("repeated the summary of `Encoder.__init__`",)
+    assert cls.summary != forward and cls.summary.startswith("Summary of")
+    # The second prompt names the methods and shows nothing to copy.
+    retry = [c.prompt for c in engine.history if "Code: `Encoder` (class)" in c.prompt][1]
+    assert "Methods:\n- `Encoder.__init__`\n- `Encoder.forward`\n" in retry
+    assert report.stats.llm_calls + report.stats.retries == len(engine.history)
+    assert report.stats.retries == sum(len(r.rejected) for r in report.results.values()) > 0
+    copies = [uid for uid, r in report.results.items() if r.rejected]
+    assert "net.encoder" in copies
+    chunk = next(c for c in markdown.summary_json(report)["chunks"] if c["id"] == "net.encoder.Encoder")
+    assert chunk["rejected"] == ["repeated the summary of `Encoder.__init__`"] and chunk["source"] == "model"
+    assert chunk["fallback"] is False
+    out = tmp_path / "out"
+    markdown.claim_out_dir(out, report.repo.root)
+    markdown.write_report(report, out)
+    page = (out / "modules" / "net.encoder.md").read_text()
+    assert "**Summary** (model, asked twice: its first answer repeated its prompt)" in page
+
+
+def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: Path) -> None:
+    root = copycat_repo(tmp_path)
+    engine = Copycat()
+    engine.examples = True
+    report = run(root, tmp_path / STORE_NAME, engine)
+    forward = report.results["net.encoder.Encoder.forward"]
+    # No input to leave out: the same prompt would get the same answer, so one call.
+    assert forward.rejected == ("repeated a worked example of the prompt",)
+    assert forward.summary == "Scales a feature vector and clips negative values to zero."
+    assert forward.source is Source.MODEL and forward.fallback
+    cls = report.results["net.encoder.Encoder"]
+    assert cls.rejected == ("repeated the summary of `Encoder.__init__`", "repeated a worked example of the prompt")
+    assert cls.summary == "Class `Encoder` with the methods `__init__` and `forward`."
+    assert not any(r.summary in example_summaries() for r in report.results.values())
+    # Kept in the store: a rerun makes no call and says the same.
+    repo = analyze(root)
+
+    def no_engine() -> Any:
+        raise AssertionError("the engine was opened on a rerun")
+
+    with Store.open(tmp_path / STORE_NAME) as store:
+        again = summarize(repo, store, engine.model, engine.n_ctx, no_engine)
+    assert again.results["net.encoder.Encoder"].summary == cls.summary
+    assert again.results["net.encoder.Encoder"].fallback and again.results["net.encoder.Encoder"].source is Source.CACHE
+    out = tmp_path / "out"
+    markdown.claim_out_dir(out, again.repo.root)
+    markdown.write_report(again, out)
+    page = (out / "modules" / "net.encoder.md").read_text()
+    assert "**Summary** (from the code: the model's answers repeated its prompt): Class `Encoder`" in page
+
+
 def test_out_dir_checks(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -655,10 +752,14 @@ def test_real_model_one_function_change_and_fresh_run_agree(tmp_path: Path, defa
     root = copy_repo(TINY, tmp_path)
     engine = Borrowed(default_engine)
     first = run(root, tmp_path / STORE_NAME, engine)
-    assert first.stats.llm_calls == 7 and first.stats.static == 2 and first.stats.pending == 0
-    assert first.stats.prompt_tokens_reused > 0
+    asked_again = sum(len(r.rejected) - r.fallback for r in first.results.values())
+    assert first.stats.llm_calls == 7 and first.stats.static == 2 and first.stats.retries == asked_again
+    assert first.stats.pending == 0 and first.stats.prompt_tokens_reused > 0
     for uid, result in first.results.items():
         assert result.summary, f"empty summary for {uid}"
+        # No summary is one its prompt showed: an input's, or a worked example's.
+        shown = {d: first_sentence(first.results[d].summary) for d in first.plan.inputs[uid]}
+        assert result.fallback or repeated_text(first.repo, result.summary, shown) is None, uid
     ops = root / "calc" / "ops.py"
     ops.write_text(ops.read_text().replace("return total / len(values)", "return total / max(len(values), 1)"))
     second = run(root, tmp_path / STORE_NAME, engine)

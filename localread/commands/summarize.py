@@ -104,10 +104,10 @@ def run(
         write_report(report, out_dir)
     s = report.stats
     log.info(
-        "%s: %d model calls, %d cached, %d static, %d pending; prompt tokens %d (%d reused), "
-        "completion tokens %d, %.1f s",
+        "%s: %d by the model (%d asked again), %d cached, %d static, %d pending; prompt tokens %d "
+        "(%d reused), completion tokens %d, %.1f s",
         f"stopped ({report.stopped})" if report.stopped else "complete",
-        s.llm_calls, s.cached, s.static, s.pending, s.prompt_tokens, s.prompt_tokens_reused,
+        s.llm_calls, s.retries, s.cached, s.static, s.pending, s.prompt_tokens, s.prompt_tokens_reused,
         s.completion_tokens, s.seconds,
     )
     return report

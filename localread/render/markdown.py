@@ -215,8 +215,12 @@ def _status(report: Report, uid: str) -> str:
     result = report.results.get(uid)
     if result is None or result.source is Source.PENDING:
         return "pending"
+    if result.fallback:
+        return "from the code: the model's answers repeated its prompt"
     if result.source is Source.STATIC:
         return "static (no model call)"
+    if result.rejected:
+        return "model, asked twice: its first answer repeated its prompt"
     return "model"
 
 
@@ -242,7 +246,7 @@ def _coverage(report: Report) -> tuple[int, int, int, int]:
         result = report.results.get(uid)
         if result is None or result.source is Source.PENDING:
             pending += 1
-        elif result.source is Source.STATIC:
+        elif result.source is Source.STATIC or result.fallback:
             static += 1
         else:
             by_model += 1
@@ -363,7 +367,7 @@ def _summary_block(report: Report, chunk: Chunk, known: frozenset[str]) -> list[
     if result is None or result.summary is None:
         return ["**Summary:** _pending: not explained yet; the next run continues here._"]
     lines = [f"**Summary** ({_status(report, chunk.id)}): {_inline(result.summary) or '(the model gave no summary)'}"]
-    if result.source is not Source.STATIC:
+    if result.source is not Source.STATIC and not result.fallback:
         unverified = unverified_names(result.summary, known)
         if unverified:
             lines += ["", "⚠ Unverified: " + ", ".join(f"`{n}`" for n in unverified) + " (not found in the code)"]
@@ -434,6 +438,8 @@ def summary_json(report: Report) -> dict[str, Any]:
                 "end": chunk.end,
                 "summary": result.summary if result is not None else None,
                 "source": str(result.source) if result is not None else "pending",
+                "rejected": list(result.rejected) if result is not None else [],
+                "fallback": result.fallback if result is not None else False,
             }
         )
     overview = report.results.get(OVERVIEW_ID)
