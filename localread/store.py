@@ -90,8 +90,17 @@ def _m002_runs(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX runs_repo ON runs (repo, id)")
 
 
+def _m003_units(conn: sqlite3.Connection) -> None:
+    # explain, tour and paper look summaries up by the code they describe
+    # (`known_summaries`): the unit id and the chunk's source hash, kept in detail.
+    conn.execute(
+        "CREATE INDEX summaries_unit ON summaries"
+        " (json_extract(detail, '$.unit'), json_extract(detail, '$.source_hash'))"
+    )
+
+
 # Ordered: migration n (1-based) brings `user_version` from n-1 to n. Append only.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _m002_runs)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _m002_runs, _m003_units)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -281,6 +290,42 @@ class Store:
 
 
 # -- creation, checks, repair ---------------------------------------------------------
+
+
+# SQLite's default limit on `?` parameters in one statement is 32766; stay well below.
+_LOOKUP_BATCH = 500
+
+
+def known_summaries(settings: Settings, wanted: Mapping[str, str]) -> dict[str, str]:
+    """The latest stored summary of each chunk in wanted (chunk id -> its source hash)
+    whose code has not changed since, from any model or prompt version: what an
+    earlier `summarize` said of it. Read-only: a store that is missing, busy, damaged
+    or from another version gives what it can, never an error, and is never changed
+    (repairs are left to `summarize`)."""
+    path = store_path(settings)
+    if not wanted or not path.is_file():
+        return {}
+    found: dict[str, str] = {}
+    ids = sorted(wanted)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+        try:
+            for start in range(0, len(ids), _LOOKUP_BATCH):
+                batch = ids[start : start + _LOOKUP_BATCH]
+                rows = conn.execute(
+                    "SELECT json_extract(detail, '$.unit'), json_extract(detail, '$.source_hash'), summary"
+                    " FROM summaries WHERE json_extract(detail, '$.unit') IN"
+                    f" ({','.join('?' * len(batch))}) ORDER BY created",
+                    batch,
+                ).fetchall()
+                for unit, source_hash, summary in rows:
+                    if source_hash == wanted[unit] and summary:
+                        found[unit] = summary  # the latest wins: rows come oldest first
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return found
+    return found
 
 
 def _connect(path: Path) -> sqlite3.Connection:

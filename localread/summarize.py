@@ -1243,6 +1243,7 @@ class _Runner:
                 model_sha256=self.model.sha256,
                 prompt_version=self.version,
                 detail={"unit": unit.id, "finish_reason": calls[-1].finish_reason,
+                        **({"source_hash": self.repo.chunks[unit.chunk].source_hash} if unit.chunk else {}),
                         **({"rejected": rejected, "fallback": fallback} if rejected else {})},
                 prompt_tokens=sum(c.prompt_tokens for c in calls),
                 prompt_tokens_reused=sum(c.reused_tokens for c in calls),

@@ -22,6 +22,7 @@ from localread.store import (
     STORE_NAME,
     Entry,
     Store,
+    known_summaries,
     make_key,
     run_lock,
     store_path,
@@ -181,6 +182,29 @@ def test_older_store_is_migrated_keeping_its_summaries(tmp_path: Path) -> None:
         assert store.begin_run("/repo") == 1  # the runs table of m002 exists now
     assert warnings == []
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_known_summaries_are_the_latest_for_the_same_code_and_read_only(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path)
+    assert known_summaries(settings, {"pkg.f1": "h1"}) == {}  # no store: nothing, none made
+    assert not store_path(settings).exists()
+    with Store.open(settings) as store:
+        for n, (unit, source_hash, summary) in enumerate([
+            ("pkg.f1", "h1", "Old words."),
+            ("pkg.f1", "h1", "Newer words."),
+            ("pkg.f1", "h0", "Of older code."),
+            ("pkg.f2", "h2", "Another."),
+        ]):
+            store.put(Entry(make_key("code", {"n": n}), "code", summary, "m", "v",
+                            detail={"unit": unit, "source_hash": source_hash}))
+        store._conn.execute(  # created as if the rows were made on those days
+            "UPDATE summaries SET created = CASE summary WHEN 'Old words.' THEN '2026-01-01'"
+            " WHEN 'Newer words.' THEN '2026-02-01' WHEN 'Of older code.' THEN '2026-03-01' ELSE created END"
+        )
+    before = store_path(settings).read_bytes()
+    found = known_summaries(settings, {"pkg.f1": "h1", "pkg.f2": "changed", "pkg.f3": "h3"})
+    assert found == {"pkg.f1": "Newer words."}
+    assert store_path(settings).read_bytes() == before
 
 
 def test_full_disk_is_a_clear_error_and_leaves_the_store_intact(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from localread.cli import app
-from localread.config import Settings
+from localread.config import Settings, load_settings
 from localread.data import ChunkKind
 from localread.errors import LocalreadError
 from localread.llm.engine import CompletionStream, FakeEngine, Prompt, as_prompt
@@ -55,6 +55,7 @@ from localread.summarize import (
 from tests.helpers import FIXTURES
 
 ROOT = Path(__file__).parent.parent
+runner = CliRunner()
 SMALL = FIXTURES / "summarize_small"
 TINY = FIXTURES / "summarize_tiny"
 
@@ -392,7 +393,7 @@ from pathlib import Path
 from localread.llm.engine import FakeEngine, as_prompt
 from localread.repo.analysis import analyze
 from localread.store import Store, run_lock
-from localread.config import Settings
+from localread.config import Settings, load_settings
 from localread.summarize import summarize
 
 class Slow(FakeEngine):
@@ -620,6 +621,41 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
     assert "**Summary** (from the code: the model's answers repeated its prompt): Class `Encoder`" in page
 
 
+def test_explain_shows_what_summarize_stored_for_unchanged_code(tmp_path: Path) -> None:
+    root = copy_repo(SMALL, tmp_path)
+    report = run(root, load_settings().cache_dir / STORE_NAME)
+    stored = {u for u, r in report.results.items() if r.source in (Source.MODEL, Source.CACHE)}
+
+    def callees() -> dict[str, str | None]:
+        result = runner.invoke(app, ["explain", str(root), "scripts.train.main", "--no-llm", "--json"])
+        assert result.exit_code == 0, result.output
+        return {c["id"]: c["summary"] for c in json.loads(result.stdout)["facts"]["callees"]}
+
+    before = callees()
+    assert len(stored & set(before)) >= 2
+    assert before == {c: report.results[c].summary if c in stored else None for c in before}
+    human = runner.invoke(app, ["explain", str(root), "scripts.train.main", "--no-llm"])
+    summary = report.results["tinynet.data.make_dataset"].summary
+    assert f"tinynet.data.make_dataset - {summary}" in " ".join(human.stdout.split())
+    # A changed callee's old summary is not shown; the others still are.
+    data = root / "tinynet" / "data.py"
+    data.write_text(data.read_text().replace("def make_dataset(", "def make_dataset(  ", 1))
+    after = callees()
+    assert after["tinynet.data.make_dataset"] is None
+    assert after == {**before, "tinynet.data.make_dataset": None}
+
+
+def test_stored_summaries_never_touch_a_damaged_store(tmp_path: Path) -> None:
+    store = load_settings().cache_dir / STORE_NAME
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"not a database, but kept as it is")
+    result = runner.invoke(app, ["explain", str(SMALL), "Trainer.train_epoch", "--no-llm", "--json"])
+    assert result.exit_code == 0, result.output
+    assert all(c["summary"] is None for c in json.loads(result.stdout)["facts"]["callees"])
+    assert store.read_bytes() == b"not a database, but kept as it is"
+    assert sorted(p.name for p in store.parent.iterdir()) == ["analysis", STORE_NAME]
+
+
 def test_out_dir_checks(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -776,6 +812,21 @@ def test_real_model_one_function_change_and_fresh_run_agree(tmp_path: Path, defa
         markdown.write_report(report, out)
         outs.append(out)
     assert pages(outs[0]) == pages(outs[1])
+
+
+@pytest.mark.model
+def test_real_model_explain_is_told_what_summarize_said_of_the_callees(tmp_path: Path, model_store: Path) -> None:
+    root = copy_repo(TINY, tmp_path)
+    done = runner.invoke(app, ["summarize", str(root), "--out", str(tmp_path / "out"), "--json"])
+    assert done.exit_code == 0, done.output
+    said = {c["id"]: c["summary"] for c in json.loads(done.stdout)["chunks"]}
+    result = runner.invoke(app, ["explain", str(root), "run.main", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["facts"]["callees"] == [
+        {"id": "calc.ops.normalize", "at": data["facts"]["callees"][0]["at"], "summary": said["calc.ops.normalize"]}
+    ]
+    assert data["narrative"] or data["source"] == "static"
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

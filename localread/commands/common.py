@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -58,6 +58,19 @@ def analyze_repo(repo: Path | None, settings: Settings | None = None) -> Repo:
     settings = settings if settings is not None else load_settings()
     cache_dir = settings.cache_dir if settings.analysis_cache else None
     return analyze(repo_path(repo), cache_dir=cache_dir)
+
+
+def stored_summaries(settings: Settings, repo: Repo, ids: Iterable[str]) -> dict[str, str]:
+    """What an earlier `summarize` said of these chunks, where their code is unchanged
+    (chunk id -> summary); {} when nothing was summarized."""
+    from localread.store import known_summaries
+
+    return known_summaries(settings, {i: repo.chunks[i].source_hash for i in ids if i in repo.chunks})
+
+
+def callees_of(repo: Repo, ids: Iterable[str]) -> list[str]:
+    """The repo chunks these chunks call, each once, in call order."""
+    return list(dict.fromkeys(t for i in ids for site in repo.graph.calls.get(i, ()) for t in site.targets))
 
 
 def split_repo_arg(args: list[str], name: str) -> tuple[Path, str]:

@@ -15,10 +15,12 @@ from localread.commands.common import (
     OfflineOpt,
     VerboseOpt,
     analyze_repo,
+    callees_of,
     guarded,
     model_settings,
     print_json,
     split_repo_arg,
+    stored_summaries,
 )
 
 
@@ -44,6 +46,9 @@ def explain_command(
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)
     card = explain.facts_card(repo, chunk.id, default_tour(repo, settings))
+    known = stored_summaries(settings, repo, callees_of(repo, [chunk.id]))
+    for callee in card["callees"]:
+        callee["summary"] = known.get(callee["id"])
     if not json_out:
         terminal.render_facts(card)
     if no_llm:
@@ -53,7 +58,9 @@ def explain_command(
 
         with open_engine(settings) as engine:
             on_text = None if json_out else terminal.write_text
-            result = explain.explain_chunk(repo, chunk, engine, max_tokens=settings.max_tokens, card=card, on_text=on_text)
+            result = explain.explain_chunk(
+                repo, chunk, engine, max_tokens=settings.max_tokens, card=card, summaries=known, on_text=on_text
+            )
     if json_out:
         print_json(explain.explain_json(repo, result))
     else:

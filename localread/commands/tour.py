@@ -15,9 +15,11 @@ from localread.commands.common import (
     RepoArg,
     VerboseOpt,
     analyze_repo,
+    callees_of,
     guarded,
     model_settings,
     print_json,
+    stored_summaries,
 )
 from localread.data import Explanation
 
@@ -57,6 +59,7 @@ def tour_command(
             printer = None if json_out else terminal.TourPrinter(result, tour)
             done = narrate_tour(
                 result, tour, engine, max_tokens=settings.max_tokens,
+                summaries=stored_summaries(settings, result, callees_of(result, [s.id for s in tour.steps])),
                 on_step=printer.step if printer else None,
                 on_text=terminal.write_text if printer else None,
                 on_done=printer.done if printer else None,
