@@ -47,7 +47,7 @@ def _file_words(root: str, path: str, size_and_mtime: tuple[int, int]) -> frozen
     return frozenset(_WORD.findall(read_source(Path(root), path).decode("utf-8", errors="replace")))
 
 
-def repo_identifiers(repo: "Repo") -> frozenset[str]:
+def repo_identifiers(repo: Repo) -> frozenset[str]:
     """Every identifier written anywhere in the repository's Python files (which
     includes every name they import), plus Python's builtins and keywords."""
     words: set[str] = set(_COMMON)

@@ -9,6 +9,7 @@ candidates or suggest the closest names.
 from __future__ import annotations
 
 import difflib
+
 from localread.data import Chunk, ChunkKind
 from localread.errors import LocalreadError
 from localread.repo.analysis import Repo

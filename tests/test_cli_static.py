@@ -181,7 +181,7 @@ def test_never_imports_or_runs_the_repo(tmp_path: Path) -> None:
     write_repo(repo, files)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     for args in (["map", str(repo), "--json"], ["tour", str(repo), "--no-llm", "--json"], ["tour", str(repo), "--no-llm"]):
-        proc = subprocess.run([sys.executable, "-m", "localread", *args], capture_output=True, text=True, env=env, cwd=repo)
+        proc = subprocess.run([sys.executable, "-m", "localread", *args], capture_output=True, text=True, env=env, cwd=repo, check=False)
         assert proc.returncode == 0, proc.stderr
     result = runner.invoke(app, ["tour", str(repo), "--no-llm", "--json"])
     assert result.exit_code == 0
@@ -196,11 +196,12 @@ def test_subprocess_json_is_clean_stdout(tmp_path: Path) -> None:
         [sys.executable, "-m", "localread", "tour", str(EXAMPLE), "--no-llm", "--json"],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     json.loads(proc.stdout)
-    bad = subprocess.run([sys.executable, "-m", "localread", "map", str(tmp_path / "nope")], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "localread", "map", str(tmp_path / "nope")], capture_output=True, text=True, check=False)
     assert bad.returncode == 1
     assert bad.stderr.strip() == f"error: {tmp_path / 'nope'}: no such folder"
-    usage = subprocess.run([sys.executable, "-m", "localread", "map", "--bogus"], capture_output=True, text=True)
+    usage = subprocess.run([sys.executable, "-m", "localread", "map", "--bogus"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2

@@ -174,8 +174,7 @@ def _signature(node: Node) -> str:
     body = node.child_by_field_name("body")
     raw = node.text[: body.start_byte - node.start_byte] if body is not None and node.text else node.text
     text = (raw or b"").decode("utf-8", errors="replace").rstrip()
-    if text.endswith(":"):
-        text = text[:-1]
+    text = text.removesuffix(":")
     return " ".join(text.split()).replace("( ", "(").replace(" )", ")").replace(",)", ")")
 
 

@@ -98,9 +98,9 @@ def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
             add(path, "main_guard", WEIGHTS.main_guard, _run_command(path, module.id, module_of_path))
         if "/" in path and top in SCRIPT_DIRS and not is_test and not name.startswith("_"):
             add(path, "script_dir", WEIGHTS.script_dir, _run_command(path, module.id, module_of_path))
-        if "/" not in path and name not in ("setup.py", "conftest.py") and not name.startswith("_"):
-            if has_guard or not _defines_only(cs):
-                add(path, "top_level_script", WEIGHTS.top_level_script, f"python {path}")
+        top_level = "/" not in path and name not in ("setup.py", "conftest.py") and not name.startswith("_")
+        if top_level and (has_guard or not _defines_only(cs)):
+            add(path, "top_level_script", WEIGHTS.top_level_script, f"python {path}")
         if path in found:
             if _DEMO_WORDS.search(name.lower()):
                 found[path].score += WEIGHTS.demo_name
@@ -199,7 +199,7 @@ def readme_commands(root: Path, readme: str | None) -> list[str]:
             pending = ""
             continue
         line = raw.strip()
-        is_code = in_fence or raw.startswith("    ") or raw.startswith("\t") or line.startswith("$ ")
+        is_code = in_fence or raw.startswith(("    ", "\t")) or line.startswith("$ ")
         if not is_code:
             continue
         # reStructuredText `::` blocks and Markdown indented blocks look the same here.
@@ -244,12 +244,12 @@ def _command_target(
                 module = module_by_name.get(name) or module_by_name.get(name + ".__main__")
                 return module.path if module else None
             if word.endswith(".py"):
-                path = word[2:] if word.startswith("./") else word
+                path = word.removeprefix("./")
                 return path if path in module_of_path else None
             if word.startswith("-"):
                 continue
         return None
     if head.endswith(".py"):
-        path = head[2:] if head.startswith("./") else head
+        path = head.removeprefix("./")
         return path if path in module_of_path else None
     return None

@@ -114,7 +114,7 @@ def notebook_source(data: bytes) -> bytes:
     Raises ValueError for a file that is not notebook JSON."""
     notebook = json.loads(data.decode("utf-8", errors="replace"))
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-        raise ValueError("not a notebook")
+        raise ValueError("not a notebook")  # noqa: TRY004 - bad file content, as json.loads raises
     out: list[str] = []
     for n, cell in enumerate(notebook["cells"], 1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":

@@ -62,7 +62,7 @@ def pick_entry(repo: Repo, entry: str | None) -> EntryPoint:
     return EntryPoint(path=module.path, chunk=module.id, command=None, score=0.0, kinds=["chosen"])
 
 
-def default_tour(repo: Repo, settings: "Settings") -> Tour | None:
+def default_tour(repo: Repo, settings: Settings) -> Tour | None:
     """The tour from the top entry point, or None when the repository has none."""
     if not repo.entries:
         return None
