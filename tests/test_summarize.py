@@ -565,6 +565,13 @@ def copycat_repo(tmp_path: Path) -> Path:
     return root
 
 
+def module_page(report: Report, out: Path, module: str) -> str:
+    """The report written to out, and the page of one module."""
+    markdown.claim_out_dir(out, report.repo.root)
+    markdown.write_report(report, out)
+    return (out / "modules" / f"{module}.md").read_text()
+
+
 def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries(tmp_path: Path) -> None:
     engine = Copycat()
     report = run(copycat_repo(tmp_path), tmp_path / STORE_NAME, engine)
@@ -583,10 +590,7 @@ def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries
     chunk = next(c for c in markdown.summary_json(report)["chunks"] if c["id"] == "net.encoder.Encoder")
     assert chunk["rejected"] == ["repeated the summary of `Encoder.__init__`"] and chunk["source"] == "model"
     assert chunk["fallback"] is False
-    out = tmp_path / "out"
-    markdown.claim_out_dir(out, report.repo.root)
-    markdown.write_report(report, out)
-    page = (out / "modules" / "net.encoder.md").read_text()
+    page = module_page(report, tmp_path / "out", "net.encoder")
     assert "**Summary** (model, asked twice: its first answer repeated its prompt)" in page
 
 
@@ -614,10 +618,7 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
         again = summarize(repo, store, engine.model, engine.n_ctx, no_engine)
     assert again.results["net.encoder.Encoder"].summary == cls.summary
     assert again.results["net.encoder.Encoder"].fallback and again.results["net.encoder.Encoder"].source is Source.CACHE
-    out = tmp_path / "out"
-    markdown.claim_out_dir(out, again.repo.root)
-    markdown.write_report(again, out)
-    page = (out / "modules" / "net.encoder.md").read_text()
+    page = module_page(again, tmp_path / "out", "net.encoder")
     assert "**Summary** (from the code: the model's answers repeated its prompt): Class `Encoder`" in page
 
 
