@@ -69,11 +69,14 @@ def _callees(repo: Repo, chunk: Chunk) -> list[dict[str, Any]]:
 
 
 def _outline(repo: Repo, chunk: Chunk) -> list[str]:
-    """`for block in self.blocks: block(...) -> Block.forward` lines, in source order."""
+    """`for block in self.blocks: block(...) -> Block.forward` lines, in source order.
+    `[unresolved]` marks only calls that look like calls into the repository; a method
+    of a value of unknown type (`masks[0].numpy()`) is shown as written."""
     lines = []
+    unresolved = {site for site in repo.graph.unresolved if site.caller == chunk.id}
     for site in repo.graph.calls.get(chunk.id, []):
         if not site.targets and site.external is None:
-            what = f"{site.text}(...) [unresolved]"
+            what = f"{site.text}(...)" + (" [unresolved]" if site in unresolved else "")
         elif site.targets:
             names = ", ".join(repo.chunks[t].qualname if t in repo.chunks else t for t in site.targets)
             what = f"{site.text}(...) -> {names}"

@@ -287,6 +287,25 @@ def test_containers_iterated_or_indexed_run_the_forward_of_what_was_put_in() -> 
     assert targets(g, VIT_FORWARD, 'self.heads["cls"]') == ("vitlite.layers.Head.forward", "vitlite.layers.Mlp.forward")
 
 
+def test_calling_a_sequential_of_library_modules_is_a_library_call(tmp_path: Path) -> None:
+    (tmp_path / "block.py").write_text(
+        "import torch.nn as nn\n"
+        "\n"
+        "\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, width):\n"
+        "        super().__init__()\n"
+        "        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU())\n"
+        "\n"
+        "    def forward(self, x):\n"
+        "        return x + self.mlp(x)\n"
+    )
+    g = build(tmp_path)
+    call = site(g, "block.Block.forward", "self.mlp")
+    assert call.targets == () and call.external == "torch.nn.Sequential.__call__"
+    assert g.unresolved == []
+
+
 def test_wrappers_keep_the_type() -> None:
     g = fixture("resolve_modules")
     main = "scripts.train.main"

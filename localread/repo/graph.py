@@ -2338,6 +2338,9 @@ class _Builder:
                     ext = self._external_base(cid) if self.module_like.get(cid) else None
                     if ext is not None:
                         externals.add(f"{ext}.__call__")
+                elif kind == SEQ and not funcs and a[1] != 0:
+                    # `nn.Sequential(nn.Linear(...), nn.GELU())`: library modules only.
+                    externals.add(f"{self.strs[a[1]]}.__call__")
             elif kind == X or kind == XB:
                 if a != self.unknown_external:
                     externals.add(self.strs[a[1]])
