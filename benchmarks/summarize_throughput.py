@@ -17,7 +17,8 @@ prints:
   its completion tokens at the raw generation rate, i.e. the time the model alone
   needs for that work; efficiency = limit / wall (target >= 0.9);
 - the share of prompt tokens reused from the KV cache;
-- naive: the same units with one fresh completion each (llama-cpp-python's
+- naive: the same units with one fresh completion each (the run's second asks, made
+  when an answer repeated its prompt, have no counterpart there) (llama-cpp-python's
   create_completion, as the default model is a base model; KV cache reset before
   every call, so no prefix reuse; no static summaries, no store, duplicates
   repeated), with the same prompts and answer budgets; ratio = naive / wall (target
@@ -178,8 +179,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"repo: {figures['repo']} ({figures['units']} units: {s.llm_calls} model calls, "
-          f"{s.static} static, {s.cached} shared)")
+    print(f"repo: {figures['repo']} ({figures['units']} units: {s.llm_calls} by the model, of which "
+          f"{s.retries} asked again after a copied answer; {s.static} static, {s.cached} shared)")
     print(f"model: {model.name}, context {n_ctx}, {n_threads} threads")
     print(f"wall: {wall:.1f} s (of which {s.model_seconds:.1f} s in model calls)")
     print(f"raw rates (llama-cpp-python, mean of before/after the run): prompt {rates['prompt_tps']:.0f} tok/s "
