@@ -646,6 +646,22 @@ def test_explain_shows_what_summarize_stored_for_unchanged_code(tmp_path: Path) 
     assert after == {**before, "tinynet.data.make_dataset": None}
 
 
+def test_static_tour_shows_what_summarize_stored_for_each_step(tmp_path: Path) -> None:
+    root = copy_repo(SMALL, tmp_path)
+    plain = runner.invoke(app, ["tour", str(root), "--no-llm", "--json"])
+    assert not any("summary" in step for step in json.loads(plain.stdout)["steps"])
+    report = run(root, load_settings().cache_dir / STORE_NAME)
+    stored = {u for u, r in report.results.items() if r.source in (Source.MODEL, Source.CACHE)}
+    result = runner.invoke(app, ["tour", str(root), "--no-llm", "--json"])
+    assert result.exit_code == 0, result.output
+    steps = {step["id"]: step.get("summary") for step in json.loads(result.stdout)["steps"]}
+    assert stored & set(steps)
+    assert steps == {i: report.results[i].summary if i in stored else None for i in steps}
+    tree = " ".join(runner.invoke(app, ["tour", str(root), "--no-llm"]).stdout.split())
+    for step_id in stored & set(steps):
+        assert " ".join(report.results[step_id].summary.split()) in tree
+
+
 def test_stored_summaries_never_touch_a_damaged_store(tmp_path: Path) -> None:
     store = load_settings().cache_dir / STORE_NAME
     store.parent.mkdir(parents=True)

@@ -49,8 +49,10 @@ def tour_command(
     terminal.warn_counts(result.counts)
     tour = build_tour(result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps)
     explanations: dict[str, Explanation] = {}
+    steps = [s.id for s in tour.steps]
+    stored = stored_summaries(settings, result, steps + callees_of(result, steps))
     if no_llm and not json_out:
-        terminal.render_tour(result, tour)
+        terminal.render_tour(result, tour, stored)
     elif not no_llm:
         from localread.explain import narrate_tour
         from localread.llm.engine import open_engine
@@ -59,7 +61,7 @@ def tour_command(
             printer = None if json_out else terminal.TourPrinter(result, tour)
             done = narrate_tour(
                 result, tour, engine, max_tokens=settings.max_tokens,
-                summaries=stored_summaries(settings, result, callees_of(result, [s.id for s in tour.steps])),
+                summaries=stored,
                 on_step=printer.step if printer else None,
                 on_text=terminal.write_text if printer else None,
                 on_done=printer.done if printer else None,
@@ -68,7 +70,7 @@ def tour_command(
         if printer:
             printer.finish()
     if json_out:
-        print_json(render_json.tour_json(result, tour, explanations))
+        print_json(render_json.tour_json(result, tour, explanations, stored))
 
 
 def register(app: typer.Typer) -> None:

@@ -58,12 +58,20 @@ def _explanation_json(explanation: Explanation | None) -> dict[str, Any]:
     }
 
 
-def tour_json(repo: Repo, tour: Tour, explanations: dict[str, Explanation] | None = None) -> dict[str, Any]:
+def tour_json(
+    repo: Repo,
+    tour: Tour,
+    explanations: dict[str, Explanation] | None = None,
+    summaries: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The tour shape of DESIGN.md. A narrated step also says where its explanation
     comes from ("explanation_source": "model", "retry" or "static"; see
     localread.explain) and why model answers were rejected ("rejected"); its
-    "explanation" is null when it is "static"."""
+    "explanation" is null when it is "static". A step whose unchanged code an earlier
+    `summarize` described has that as "summary" (absent otherwise, so that a tour
+    without a batch run has exactly the DESIGN.md keys)."""
     explanations = explanations or {}
+    summaries = summaries or {}
     return {
         "repo": str(repo.root),
         "entry": tour.entry.path,
@@ -77,6 +85,7 @@ def tour_json(repo: Repo, tour: Tour, explanations: dict[str, Explanation] | Non
                 "depth": s.depth,
                 "reason": s.reason,
                 **_explanation_json(explanations.get(s.id)),
+                **({"summary": summaries[s.id]} if s.id in summaries else {}),
             }
             for s in tour.steps
         ],

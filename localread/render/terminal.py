@@ -71,7 +71,10 @@ def render_map(repo: Repo, top: int) -> None:
     )
 
 
-def tour_tree(repo: Repo, tour: Tour) -> Tree:
+def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> Tree:
+    """The steps as a tree by depth, each with its reason and, when an earlier
+    `summarize` stored one for its unchanged code, its summary."""
+    summaries = summaries or {}
     root = Tree(f"[bold]reading tour from {tour.entry.path}[/bold]")
     nodes = {-1: root}
     for n, step in enumerate(tour.steps, 1):
@@ -79,12 +82,14 @@ def tour_tree(repo: Repo, tour: Tour) -> Tree:
         label = f"{n}. [bold]{_name(step.id, repo)}[/bold] [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]"
         node = parent.add(label)
         node.add(f"[italic]{_escape(step.reason)}[/italic]")
+        if summaries.get(step.id):
+            node.add(_escape(summaries[step.id]))
         nodes[step.depth] = node
     return root
 
 
-def render_tour(repo: Repo, tour: Tour) -> None:
-    stdout.print(tour_tree(repo, tour))
+def render_tour(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> None:
+    stdout.print(tour_tree(repo, tour, summaries))
     if tour.pruned:
         stdout.print(f"\n{len(tour.pruned)} more symbols beyond the limits (best first):", markup=False)
         for p in tour.pruned[:10]:
