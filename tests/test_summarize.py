@@ -657,9 +657,9 @@ def test_static_tour_shows_what_summarize_stored_for_each_step(tmp_path: Path) -
     steps = {step["id"]: step.get("summary") for step in json.loads(result.stdout)["steps"]}
     assert stored & set(steps)
     assert steps == {i: report.results[i].summary if i in stored else None for i in steps}
-    tree = " ".join(runner.invoke(app, ["tour", str(root), "--no-llm"]).stdout.split())
+    tree = " ".join(runner.invoke(app, ["tour", str(root), "--no-llm"], env={"COLUMNS": "300"}).stdout.split())
     for step_id in stored & set(steps):
-        assert " ".join(report.results[step_id].summary.split()) in tree
+        assert "summarize said: " + " ".join(report.results[step_id].summary.split()) in tree
 
 
 def test_stored_summaries_never_touch_a_damaged_store(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -
         node = parent.add(label)
         node.add(f"[italic]{_escape(step.reason)}[/italic]")
         if summaries.get(step.id):
-            node.add(_escape(summaries[step.id]))
+            node.add(f"[dim]summarize said:[/dim] {_escape(summaries[step.id])}")
         nodes[step.depth] = node
     return root
 
