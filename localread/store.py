@@ -16,6 +16,9 @@ newer localread (a schema this version does not know) is moved aside to
 `summarize` on the same repository refuses at once with a message naming the holder.
 Runs on different repositories share the store safely (SQLite locking, busy timeout).
 
+`known_summaries(settings, wanted)` reads, without opening the store for writing,
+what earlier runs said of chunks whose code is unchanged (for explain and tour).
+
 Keys are `make_key(kind, parts)`: the scheme prefix `s1:` and the sha256 of the
 canonical JSON of the parts, so a change of key scheme is detectable.
 
@@ -91,8 +94,8 @@ def _m002_runs(conn: sqlite3.Connection) -> None:
 
 
 def _m003_units(conn: sqlite3.Connection) -> None:
-    # explain, tour and paper look summaries up by the code they describe
-    # (`known_summaries`): the unit id and the chunk's source hash, kept in detail.
+    # explain and tour look summaries up by the code they describe (`known_summaries`):
+    # the unit id and the chunk's source hash, kept in detail.
     conn.execute(
         "CREATE INDEX summaries_unit ON summaries"
         " (json_extract(detail, '$.unit'), json_extract(detail, '$.source_hash'))"
@@ -289,9 +292,6 @@ class Store:
         return RunRecord(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]) if row[6] else None)
 
 
-# -- creation, checks, repair ---------------------------------------------------------
-
-
 # SQLite's default limit on `?` parameters in one statement is 32766; stay well below.
 _LOOKUP_BATCH = 500
 
@@ -324,8 +324,11 @@ def known_summaries(settings: Settings, wanted: Mapping[str, str]) -> dict[str, 
         finally:
             conn.close()
     except sqlite3.Error:
-        return found
+        pass  # what was read before the error is still good
     return found
+
+
+# -- creation, checks, repair ---------------------------------------------------------
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -15,7 +15,6 @@ from localread.commands.common import (
     OfflineOpt,
     VerboseOpt,
     analyze_repo,
-    callees_of,
     guarded,
     model_settings,
     print_json,
@@ -46,7 +45,7 @@ def explain_command(
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)
     card = explain.facts_card(repo, chunk.id, default_tour(repo, settings))
-    known = stored_summaries(settings, repo, callees_of(repo, [chunk.id]))
+    known = stored_summaries(settings, repo, [c["id"] for c in card["callees"]])
     for callee in card["callees"]:
         callee["summary"] = known.get(callee["id"])
     if not json_out:
