@@ -25,12 +25,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
-import os
 import re
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +38,7 @@ from typing import Any, Protocol, Self
 
 from localread.config import Settings
 from localread.errors import LocalreadError
+from localread.llm.machine import available_memory, physical_cores
 from localread.llm.models import ChatStyle, ResolvedModel, resolve_model
 
 log = logging.getLogger("localread.engine")
@@ -163,42 +164,7 @@ def fits_error(prompt_tokens: int, max_tokens: int, n_ctx: int) -> LocalreadErro
     )
 
 
-# --------------------------------------------------------------------------- machine
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on: distinct (package, core) pairs of the
-    CPUs in its affinity mask (Linux sysfs); else half the logical CPUs, at least 1.
-    llama.cpp runs slower with one thread per hyper-thread than per core."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = list(range(os.cpu_count() or 1))
-    cores: set[tuple[str, str]] = set()
-    for cpu in cpus:
-        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add(
-                (
-                    (topo / "physical_package_id").read_text().strip(),
-                    (topo / "core_id").read_text().strip(),
-                )
-            )
-        except OSError:
-            return max(len(cpus) // 2, 1)
-    return max(len(cores), 1)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+# --------------------------------------------------------------------------- sizing
 
 
 def choose_n_ctx(requested: int | None, model_ctx: int | None, needed: int | None = None) -> int:
@@ -262,6 +228,57 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+@contextmanager
+def _model_params(llama_cpp: Any, **fields: Any) -> Iterator[None]:
+    """Set fields of llama_model_params that llama_cpp.Llama has no keyword for.
+    Llama() builds its params from llama_model_default_params(), so that function is
+    wrapped while the model loads (llama-cpp-python 0.3.36 has no `use_extra_bufts`
+    keyword; issue 10)."""
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def params() -> Any:
+        value = original()
+        for name, field_value in fields.items():
+            setattr(value, name, field_value)
+        return value
+
+    module.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = original
+
+
+def load_llama(
+    llama_cpp: Any,
+    path: Path,
+    *,
+    n_ctx: int,
+    n_threads: int,
+    n_gpu_layers: int,
+    use_extra_bufts: bool,
+    seed: int = DEFAULT_SEED,
+    verbose: bool = False,
+) -> Any:
+    """A llama_cpp.Llama on `path`, as localread loads every model (the engine and the
+    check in `probe` share it, so the check runs what the engine will run)."""
+    with _model_params(llama_cpp, use_extra_bufts=use_extra_bufts):
+        return llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=min(512, n_ctx),
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            seed=seed,
+            # Gemma 3 uses sliding-window attention; a full-size SWA cache keeps
+            # positions before the window, which prefix reuse needs.
+            swa_full=True,
+            verbose=verbose,
+        )
+
+
 class LlamaEngine:
     """A GGUF model loaded by llama-cpp-python. Greedy decoding (temperature 0) with a
     fixed seed; the shared part of consecutive prompts stays in the KV cache (see the
@@ -276,10 +293,12 @@ class LlamaEngine:
         n_gpu_layers: int = 0,
         verbose: bool = False,
         seed: int = DEFAULT_SEED,
+        use_extra_bufts: bool = True,
     ) -> None:
-        """Load `model` with an explicit context of n_ctx tokens. Raises LocalreadError
-        when llama-cpp-python is missing, the file cannot be loaded, or the context
-        does not fit in memory."""
+        """Load `model` with an explicit context of n_ctx tokens. use_extra_bufts: let
+        llama.cpp repack weights for its faster CPU kernels (see `machine.kernel_choice`).
+        Raises LocalreadError when llama-cpp-python is missing, the file cannot be
+        loaded, or the context does not fit in memory."""
         try:
             import llama_cpp
         except ImportError:
@@ -292,17 +311,14 @@ class LlamaEngine:
         self.seed = seed
         started = time.perf_counter()
         try:
-            self._llm: Any = llama_cpp.Llama(
-                model_path=str(model.path),
+            self._llm: Any = load_llama(
+                llama_cpp,
+                model.path,
                 n_ctx=n_ctx,
-                n_batch=min(512, n_ctx),
                 n_threads=n_threads,
-                n_threads_batch=n_threads,
                 n_gpu_layers=n_gpu_layers,
+                use_extra_bufts=use_extra_bufts,
                 seed=seed,
-                # Gemma 3 uses sliding-window attention; a full-size SWA cache keeps
-                # positions before the window, which prefix reuse needs.
-                swa_full=True,
                 verbose=verbose,
             )
         except ValueError as exc:
@@ -319,6 +335,7 @@ class LlamaEngine:
         self.n_ctx: int = self._llm.n_ctx()
         self.n_threads = n_threads
         self.n_gpu_layers = n_gpu_layers
+        self.use_extra_bufts = use_extra_bufts
         self._formatter: Callable[[Prompt], list[tuple[str, bool]]] | None = None
         if model.chat_style is ChatStyle.CHAT and model.gguf and model.gguf.chat_template:
             self._formatter = self._chat_formatter(model.gguf.chat_template)
@@ -528,8 +545,12 @@ def open_engine(settings: Settings, *, min_ctx: int | None = None) -> LlamaEngin
     """The engine for settings.model (flags > env > config > default), loaded with:
     n_ctx from settings.n_ctx, else max(DEFAULT_N_CTX, min_ctx), capped at the model's
     trained context; n_threads from settings or the physical cores; n_gpu_layers from
-    settings, else all layers when llama.cpp was built with GPU support, else 0.
-    Raises LocalreadError for anything the user can fix (no model, bad file, memory)."""
+    settings, else all layers when llama.cpp was built with GPU support, else 0; and
+    the kernels this machine was checked to run without crashing (`probe`).
+    Raises LocalreadError for anything the user can fix (no model, bad file, memory,
+    a llama.cpp build that crashes here)."""
+    from localread.llm.probe import checked_load
+
     model = resolve_model(settings)
     n_ctx = choose_n_ctx(settings.n_ctx, model.context_length, min_ctx)
     if settings.n_gpu_layers is not None:
@@ -541,11 +562,13 @@ def open_engine(settings: Settings, *, min_ctx: int | None = None) -> LlamaEngin
             raise LocalreadError(
                 "llama-cpp-python is not installed: pip install 'localread[llm]'"
             ) from None
+    plan = checked_load(model, n_gpu_layers, settings.cache_dir)
     return LlamaEngine(
         model,
         n_ctx=n_ctx,
         n_threads=settings.n_threads or physical_cores(),
-        n_gpu_layers=n_gpu_layers,
+        n_gpu_layers=plan.n_gpu_layers,
+        use_extra_bufts=plan.use_extra_bufts,
         verbose=settings.verbose,
     )
 
