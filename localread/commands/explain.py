@@ -15,8 +15,8 @@ from localread.commands.common import (
     OfflineOpt,
     VerboseOpt,
     analyze_repo,
+    command_settings,
     guarded,
-    model_settings,
     print_json,
     split_repo_arg,
     stored_summaries,
@@ -40,7 +40,7 @@ def explain_command(
     from localread.targets import resolve_target
 
     repo_dir, target = split_repo_arg(args, "TARGET")
-    settings = model_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
+    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)

@@ -9,8 +9,18 @@ from typing import Annotated
 
 import typer
 
-from localread.commands.common import analyze_repo, guarded, print_json
-from localread.config import load_settings
+from localread.commands.common import (
+    GpuOpt,
+    JsonOpt,
+    MarkdownOpt,
+    ModelOpt,
+    OfflineOpt,
+    VerboseOpt,
+    analyze_repo,
+    command_settings,
+    guarded,
+    print_json,
+)
 from localread.errors import LocalreadError
 
 FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False)]
@@ -23,11 +33,12 @@ def paper_command(
     second: SecondArg = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Static alignment only, no model.")] = False,
     top: Annotated[int, typer.Option("--top", min=1, help="Matches shown per section.")] = 3,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")] = False,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown on stdout.")] = False,
-    model: Annotated[str | None, typer.Option("--model", help="Model name or .gguf path.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Guarantee no network access.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs.")] = False,
+    json_out: JsonOpt = False,
+    markdown: MarkdownOpt = False,
+    model: ModelOpt = None,
+    offline: OfflineOpt = False,
+    n_gpu_layers: GpuOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Align the sections of PAPER with the code of REPO that implements them."""
     from localread.paper import align, code_view, read_paper
@@ -36,9 +47,9 @@ def paper_command(
 
     if json_out and markdown:
         raise LocalreadError("--json and --markdown both given; choose one")
+    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
-    settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     view = code_view(repo)

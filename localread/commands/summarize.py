@@ -25,8 +25,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from localread.commands.common import analyze_repo, guarded, print_json
-from localread.commands.map_ import JsonOpt, RepoArg
+from localread.commands.common import (
+    GpuOpt,
+    JsonOpt,
+    ModelOpt,
+    OfflineOpt,
+    RepoArg,
+    VerboseOpt,
+    analyze_repo,
+    command_settings,
+    guarded,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from localread.config import Settings
@@ -46,16 +56,16 @@ def summarize_command(
     max_chunks: Annotated[int | None, typer.Option("--max-chunks", help="Stop after N model calls.")] = None,
     static: Annotated[bool, typer.Option("--static/--no-static", help="Summarize trivial code without the model.")] = True,
     json_out: JsonOpt = False,
-    model: Annotated[str | None, typer.Option("--model", help="Model name or .gguf path.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Guarantee no network access.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs.")] = False,
+    model: ModelOpt = None,
+    offline: OfflineOpt = False,
+    n_gpu_layers: GpuOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Summarize every chunk of REPO bottom-up into a Markdown report; resumable."""
-    from localread.config import load_settings
     from localread.render import markdown, terminal
     from localread.summarize import Options, StopRequest, make_budget
 
-    settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
+    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
     options = Options(budget=make_budget(until, max_minutes, max_chunks), static=static,
                       max_depth=settings.max_depth, max_steps=settings.max_steps)
     result = analyze_repo(repo, settings)

@@ -16,8 +16,8 @@ from localread.commands.common import (
     VerboseOpt,
     analyze_repo,
     callees_of,
+    command_settings,
     guarded,
-    model_settings,
     print_json,
     stored_summaries,
 )
@@ -42,7 +42,7 @@ def tour_command(
     from localread.render import terminal
     from localread.repo.tour import build_tour, pick_entry
 
-    settings = model_settings(
+    settings = command_settings(
         model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps
     )
     result = analyze_repo(repo, settings)
