@@ -46,7 +46,7 @@ print(json.dumps({"prompt_tps": len(tokens) / (t1 - t0), "gen_tps": n_out / (t2 
 def run_child(model: str, extra: bool, n_prompt: int, n_gen: int) -> dict[str, float] | str:
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, model, "1" if extra else "0", str(n_prompt), str(n_gen)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )
     if proc.returncode != 0:
         return f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:] or ''}"

@@ -135,7 +135,7 @@ def run_check(model_path: Path, plan: LoadPlan) -> Outcome:
     try:
         proc = subprocess.run(
             check_command(model_path, plan), capture_output=True, text=True,
-            timeout=CHECK_TIMEOUT_S, env=env, stdin=subprocess.DEVNULL,
+            timeout=CHECK_TIMEOUT_S, env=env, stdin=subprocess.DEVNULL, check=False,
         )
     except subprocess.TimeoutExpired:
         return Outcome(False, detail=f"no answer in {CHECK_TIMEOUT_S:.0f} s")
