@@ -3,7 +3,7 @@ grounding check."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,11 @@ from localread.commands.common import (
     split_repo_arg,
     stored_summaries,
 )
+from localread.commands.supervise import run_supervised
+
+if TYPE_CHECKING:
+    from localread.data import Explanation
+    from localread.repo.analysis import Repo
 
 
 @guarded
@@ -51,8 +56,10 @@ def explain_command(
     if not json_out:
         terminal.render_facts(card)
     if no_llm:
-        result = explain.static_explanation(chunk, card)
-    else:
+        _show(repo, explain.static_explanation(chunk, card), json_out=json_out)
+        return
+
+    def narrate() -> None:
         from localread.llm.engine import open_engine
 
         with open_engine(settings) as engine:
@@ -60,6 +67,16 @@ def explain_command(
             result = explain.explain_chunk(
                 repo, chunk, engine, max_tokens=settings.max_tokens, card=card, summaries=known, on_text=on_text
             )
+        _show(repo, result, json_out=json_out)
+
+    run_supervised(narrate, what=f"explaining {chunk.id}",
+                   after_crash="`--no-llm` shows its facts without the model")
+
+
+def _show(repo: Repo, result: Explanation, *, json_out: bool) -> None:
+    from localread import explain
+    from localread.render import terminal
+
     if json_out:
         print_json(explain.explain_json(repo, result))
     else:

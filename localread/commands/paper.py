@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,7 +21,11 @@ from localread.commands.common import (
     guarded,
     print_json,
 )
+from localread.commands.supervise import run_supervised
 from localread.errors import LocalreadError
+
+if TYPE_CHECKING:
+    from localread.paper import Alignment
 
 FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False)]
 SecondArg = Annotated[Path | None, typer.Argument(help="The paper: .pdf, .md, .txt or .tex.", show_default=False)]
@@ -54,19 +58,26 @@ def paper_command(
     terminal.warn_counts(repo.counts)
     view = code_view(repo)
     name = _display_path(paper_file, repo.root)
+    def show(alignment: Alignment) -> None:
+        if json_out:
+            print_json(alignment.to_json())
+        elif markdown:
+            sys.stdout.write(render.to_markdown(alignment, repo.chunks))
+        else:
+            render.render_table(alignment, repo.chunks, terminal.stdout)
+
     if no_llm:
-        alignment = align(paper, view, top=top, paper_name=name)
-    else:
+        show(align(paper, view, top=top, paper_name=name))
+        return
+
+    def with_the_model() -> None:
         from localread.paper.explain import CANDIDATES, with_model
 
         pool = align(paper, view, top=max(top, CANDIDATES), paper_name=name)
-        alignment = with_model(pool, paper, repo, view, settings, top=top)
-    if json_out:
-        print_json(alignment.to_json())
-    elif markdown:
-        sys.stdout.write(render.to_markdown(alignment, repo.chunks))
-    else:
-        render.render_table(alignment, repo.chunks, terminal.stdout)
+        show(with_model(pool, paper, repo, view, settings, top=top))
+
+    run_supervised(with_the_model, what="aligning the paper",
+                   after_crash="`--no-llm` gives the static alignment")
 
 
 def _display_path(paper: Path, root: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,7 +21,13 @@ from localread.commands.common import (
     print_json,
     stored_summaries,
 )
+from localread.commands.supervise import run_supervised
 from localread.data import Explanation
+
+if TYPE_CHECKING:
+    from localread.config import Settings
+    from localread.repo.analysis import Repo
+    from localread.repo.tour import Tour
 
 
 @guarded
@@ -48,29 +54,39 @@ def tour_command(
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
     tour = build_tour(result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps)
-    explanations: dict[str, Explanation] = {}
     steps = [s.id for s in tour.steps]
     stored = stored_summaries(settings, result, steps + callees_of(result, steps))
-    if no_llm and not json_out:
+    if not no_llm:
+        run_supervised(
+            lambda: _narrate(result, tour, settings, stored, json_out=json_out),
+            what="narrating the tour", after_crash="`localread tour --no-llm` shows it without the model",
+        )
+    elif json_out:
+        print_json(render_json.tour_json(result, tour, {}, stored))
+    else:
         terminal.render_tour(result, tour, stored)
-    elif not no_llm:
-        from localread.explain import narrate_tour
-        from localread.llm.engine import open_engine
 
-        with open_engine(settings) as engine:
-            printer = None if json_out else terminal.TourPrinter(result, tour)
-            done = narrate_tour(
-                result, tour, engine, max_tokens=settings.max_tokens,
-                summaries=stored,
-                on_step=printer.step if printer else None,
-                on_text=terminal.write_text if printer else None,
-                on_done=printer.done if printer else None,
-            )
-        explanations = done
-        if printer:
-            printer.finish()
+
+def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str], *, json_out: bool) -> None:
+    """The narrated tour: streamed to the terminal step by step, or printed as JSON."""
+    from localread.explain import narrate_tour
+    from localread.llm.engine import open_engine
+    from localread.render import json as render_json
+    from localread.render import terminal
+
+    with open_engine(settings) as engine:
+        printer = None if json_out else terminal.TourPrinter(repo, tour)
+        explanations: dict[str, Explanation] = narrate_tour(
+            repo, tour, engine, max_tokens=settings.max_tokens,
+            summaries=stored,
+            on_step=printer.step if printer else None,
+            on_text=terminal.write_text if printer else None,
+            on_done=printer.done if printer else None,
+        )
+    if printer:
+        printer.finish()
     if json_out:
-        print_json(render_json.tour_json(result, tour, explanations, stored))
+        print_json(render_json.tour_json(repo, tour, explanations, stored))
 
 
 def register(app: typer.Typer) -> None:

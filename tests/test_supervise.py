@@ -1,0 +1,82 @@
+"""A native crash inside a model command ends with one line from the parent process.
+The CLI runs as a real subprocess whose engine dies of a real SIGSEGV mid-answer."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from localread.commands.supervise import can_supervise
+from tests.helpers import EXAMPLE, FIXTURES
+
+# Runs the real CLI with an engine whose answers crash the process natively.
+CRASHING_CLI = textwrap.dedent(
+    """
+    import ctypes, sys
+    import localread.llm.engine as engine
+
+    class Crashing:
+        # Loads fine; the first use of the loaded engine reads address 0.
+        def __init__(self, *args, **kwargs):
+            pass
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            return None
+        def __getattr__(self, name):
+            ctypes.string_at(0)
+
+    engine.open_engine = Crashing
+    from localread.cli import app
+    sys.argv = ["localread", *sys.argv[1:]]
+    app()
+    """
+)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CRASHING_CLI, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["tour", str(EXAMPLE)], "while narrating the tour; `localread tour --no-llm`"),
+        (["tour", str(EXAMPLE), "--json"], "while narrating the tour"),
+        (["explain", str(EXAMPLE), "Segmenter.predict"], "while explaining segmenter.predictor.Segmenter.predict"),
+        (["paper", str(FIXTURES / "paper_protomem" / "repo"), str(FIXTURES / "paper_protomem" / "paper.md")],
+         "while aligning the paper"),
+    ],
+)
+def test_a_native_crash_is_one_line_and_exit_1(args: list[str], what: str) -> None:
+    done = _run(*args)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [line for line in errors if "llama.cpp crashed (SIGSEGV)" in line and what in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+
+
+def test_without_a_crash_the_child_exit_code_and_output_pass_through() -> None:
+    ok = _run("tour", str(EXAMPLE), "--no-llm", "--json")  # no model: in-process
+    assert ok.returncode == 0 and json.loads(ok.stdout)["steps"]
+    bad = _run("explain", str(EXAMPLE), "NoSuchThing")
+    assert bad.returncode == 1 and bad.stderr.count("error:") == 1
+
+
+def test_a_fork_is_used_only_where_it_keeps_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # typer's test runner: stay in-process
+    assert not can_supervise()
+    with open(tmp_path / "out", "w") as real, open(tmp_path / "err", "w") as err:
+        monkeypatch.setattr(sys, "stdout", real)
+        monkeypatch.setattr(sys, "stderr", err)
+        assert can_supervise()
