@@ -15,12 +15,12 @@ from localread.errors import LocalreadError
 from localread.explain import explain_chunk, explain_json, first_sentence, narrate_tour
 from localread.facts import facts_card, facts_text
 from localread.grounding import find_repeat, repo_identifiers, unverified_names
-from localread.llm.engine import FakeEngine
 from localread.llm.models import ChatStyle
 from localread.llm.prompts import worked_examples
 from localread.repo.analysis import analyze
 from localread.repo.tour import Tour, build_tour
 from localread.targets import resolve_target
+from tests.fakes import FakeEngine
 from tests.helpers import EXAMPLE
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from localread.errors import LocalreadError
-from localread.llm.engine import FakeEngine, LlamaEngine
+from localread.llm.engine import LlamaEngine
 from localread.llm.models import ChatStyle
 from localread.llm.prompts import (
     PROMPT_VERSION,
@@ -21,6 +21,7 @@ from localread.llm.prompts import (
     tour_step_prompt,
     worked_examples,
 )
+from tests.fakes import FakeEngine
 
 # Pinned hash of the template files for each PROMPT_VERSION. A template change that
 # does not bump the version would serve stale cached explanations.

@@ -29,7 +29,7 @@ from localread.cli import app
 from localread.config import Settings, load_settings
 from localread.data import ChunkKind
 from localread.errors import LocalreadError
-from localread.llm.engine import CompletionStream, FakeEngine, Prompt, as_prompt
+from localread.llm.engine import CompletionStream, Prompt, as_prompt
 from localread.render import markdown
 from localread.repo.analysis import analyze
 from localread.repo.chunks import extract_chunks, parse
@@ -52,6 +52,7 @@ from localread.summarize import (
     summarize,
     templates,
 )
+from tests.fakes import FakeEngine
 from tests.helpers import FIXTURES
 
 ROOT = Path(__file__).parent.parent
@@ -390,7 +391,9 @@ def test_make_budget_until_is_the_next_occurrence() -> None:
 _RUNNER = """
 import hashlib, json, sys, time
 from pathlib import Path
-from localread.llm.engine import FakeEngine, as_prompt
+sys.path.insert(0, sys.argv[4])
+from localread.llm.engine import as_prompt
+from tests.fakes import FakeEngine
 from localread.repo.analysis import analyze
 from localread.store import Store, run_lock
 from localread.config import Settings, load_settings
@@ -416,7 +419,7 @@ def _runner(tmp_path: Path, root: Path, store: Path, delay: float) -> subprocess
     script = tmp_path / "runner.py"
     script.write_text(_RUNNER)
     return subprocess.Popen(
-        [sys.executable, str(script), str(root), str(store), str(delay)],
+        [sys.executable, str(script), str(root), str(store), str(delay), str(ROOT)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
