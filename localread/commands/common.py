@@ -3,10 +3,12 @@ options, settings."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -31,14 +33,31 @@ MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print Markdown on
 
 
 def guarded(func: F) -> F:
-    """Run a command body inside the error boundary (exit 1 / 130 / 3, one line)."""
+    """Run a command body inside the error boundary (exit 1 / 130 / 3, one line), with
+    the stages' log warnings shown on stderr as `warning: ...` lines."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with error_boundary():
+        with error_boundary(), _warnings_on_stderr():
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    """Stages log through `localread.*` loggers and never print (STYLE.md); a command
+    shows their warnings. The handler is made per call: sys.stderr is replaced under
+    typer's test runner."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("localread")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def print_json(data: Any) -> None:

@@ -132,22 +132,18 @@ def default_out_dir(settings: Settings, root: Path) -> Path:
 
 @contextmanager
 def _logging(path: Path) -> Iterator[None]:
-    """Info lines of the run to the log file in DIR, warnings also to stderr."""
+    """Info lines of the run to the log file in DIR (warnings reach stderr through the
+    handler every command has, see commands.common.guarded)."""
     logger = logging.getLogger("localread")
     file_handler = _QuietFileHandler(path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    stderr_handler = logging.StreamHandler(sys.stderr)
-    stderr_handler.setLevel(logging.WARNING)
-    stderr_handler.setFormatter(logging.Formatter("warning: %(message)s"))
     previous = logger.level
     logger.setLevel(logging.INFO)
     logger.addHandler(file_handler)
-    logger.addHandler(stderr_handler)
     try:
         yield
     finally:
         logger.removeHandler(file_handler)
-        logger.removeHandler(stderr_handler)
         logger.setLevel(previous)
         file_handler.close()
 
