@@ -25,10 +25,10 @@ from localread.facts import facts_card, facts_text
 from localread.grounding import REPEAT_NGRAM, find_repeat, repo_identifiers, unverified_names
 from localread.llm.engine import Completion, Engine
 from localread.llm.prompts import (
-    PROMPT_VERSION,
     BudgetedPrompt,
     Summary,
     chunk_prompt,
+    prompt_version,
     tour_step_prompt,
 )
 from localread.repo.analysis import Repo
@@ -233,7 +233,7 @@ def static_explanation(chunk: Chunk, card: dict[str, Any]) -> Explanation:
     """What `--no-llm` reports: the facts alone, no narrative, nothing to verify."""
     return Explanation(
         id=chunk.id, facts=card, narrative="", unverified=(), model_name="", model_sha256="",
-        prompt_version=PROMPT_VERSION, source=NarrativeSource.STATIC,
+        prompt_version=prompt_version(), source=NarrativeSource.STATIC,
     )
 
 

@@ -45,13 +45,12 @@ import signal
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from importlib import resources
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +60,7 @@ from localread import __version__
 from localread.data import Chunk, ChunkKind, EdgeKind
 from localread.errors import LocalreadError
 from localread.grounding import find_repeat
+from localread.prompts import load
 from localread.repo.analysis import Repo
 from localread.repo.rank import core_symbols
 from localread.repo.scan import read_source
@@ -685,28 +685,20 @@ def static_summary(chunk: Chunk, source: str, has_children: bool) -> str | None:
 # --------------------------------------------------------------------------- prompts
 
 
-@cache
-def templates() -> dict[str, str]:
-    """The sections of `localread/prompts/summarize.txt` (`=== name ===` headed)."""
-    text = resources.files("localread.prompts").joinpath("summarize.txt").read_text(encoding="utf-8")
-    sections: dict[str, str] = {}
-    name = None
-    lines: list[str] = []
-    for line in text.split("\n"):
-        match = re.fullmatch(r"=== (\w+) ===", line)
-        if match:
-            if name is not None:
-                sections[name] = "\n".join(lines)
-            name, lines = match[1], []
-        else:
-            lines.append(line)
-    if name is not None:
-        sections[name] = "\n".join(lines)
-    return sections
+def templates() -> Mapping[str, str]:
+    """The blocks of `localread/prompts/summarize.txt`, by name."""
+    return load("summarize").blocks
 
 
 def prompt_version() -> str:
-    return templates()["version"].strip()
+    """The version of summarize.txt: part of every stored summary's key."""
+    return load("summarize").version
+
+
+def instructions() -> str:
+    """What every prompt starts with (the shared prefix): the instructions and worked
+    examples, and the blank line that parts them from the unit's header."""
+    return templates()["instructions"] + "\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1266,7 +1258,7 @@ class _Runner:
         # part (llm/engine.py), and a module header of a few tokens is not worth losing
         # the instructions' reuse at every change of module.
         completion: Completion = self.engine.complete(
-            Prompt(shared=templates()["instructions"], text=prompt.header + prompt.body, stop=STOPS),
+            Prompt(shared=instructions(), text=prompt.header + prompt.body, stop=STOPS),
             prompt.max_tokens,
         )
         self.stats.prompt_tokens += completion.prompt_tokens
