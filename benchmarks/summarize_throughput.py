@@ -40,13 +40,13 @@ from localread.config import load_settings
 from localread.llm.engine import choose_n_ctx, open_engine, physical_cores
 from localread.llm.models import resolve_model
 from localread.repo.analysis import analyze
+from localread.sentences import first_sentence
 from localread.store import Store
 from localread.summarize import (
     STOPS,
     Options,
     PromptBuilder,
     Report,
-    first_sentence,
     instructions,
     summarize,
 )

@@ -33,6 +33,7 @@ from localread.llm.prompts import (
 )
 from localread.repo.analysis import Repo
 from localread.repo.tour import Tour
+from localread.sentences import first_sentence
 
 # How many earlier tour steps a step's prompt recalls (the latest ones).
 ALREADY_READ = 6
@@ -237,15 +238,6 @@ def static_explanation(chunk: Chunk, card: dict[str, Any]) -> Explanation:
     )
 
 
-def first_sentence(text: str) -> str:
-    """The narrative's first sentence, as the one-line summary of a step."""
-    flat = " ".join(text.split())
-    for end in (". ", "! ", "? "):
-        if end in flat:
-            return flat.split(end, 1)[0] + end.strip()
-    return flat
-
-
 def narrate_tour(
     repo: Repo,
     tour: Tour,
@@ -275,7 +267,7 @@ def narrate_tour(
         out[step.id] = explanation
         # What later steps are told about this one: a static step has only its
         # docstring to offer, and nothing when it has none.
-        summary = first_sentence(explanation.narrative or card.get("docstring") or "")
+        summary = first_sentence(explanation.narrative or card.get("docstring"), limit=None)
         if summary:
             known.setdefault(step.id, summary)
             read.append(Summary(step.id, summary))

@@ -65,6 +65,7 @@ from localread.repo.analysis import Repo
 from localread.repo.rank import core_symbols
 from localread.repo.scan import read_source
 from localread.repo.tour import Tour, build_tour
+from localread.sentences import first_sentence
 from localread.store import Entry, Store, make_key
 
 if TYPE_CHECKING:
@@ -78,8 +79,6 @@ log = logging.getLogger("localread.summarize")
 MAX_TOKENS = {"code": 48, "class": 48, "module": 64, "package": 64, "overview": 96}
 # Sentences kept of an answer: small models go on once they have said it.
 MAX_SENTENCES = {"code": 2, "class": 2, "module": 2, "package": 2, "overview": 3}
-# One-line summaries handed to callers are cut at this many characters.
-ONE_LINE_CHARS = 200
 # Inputs listed in one prompt, at most (callees of a huge dispatcher, modules of a
 # big package); the rest is named as a count.
 MAX_INPUTS = 24
@@ -515,22 +514,6 @@ def _strip_docstring(body: list[ast.stmt]) -> tuple[str | None, list[ast.stmt]]:
     return None, body
 
 
-def first_sentence(text: str | None, limit: int = ONE_LINE_CHARS) -> str | None:
-    """The first sentence of a docstring or summary, on one line, at most `limit`
-    characters (cut at a word, with an ellipsis)."""
-    if not text:
-        return None
-    flat = " ".join(text.strip().split("\n\n", 1)[0].split())
-    flat = flat.removeprefix("Summary:").strip()
-    if not flat:
-        return None
-    match = re.search(r"(?<=[.!?])\s", flat)
-    sentence = flat[: match.start()] if match else flat
-    if len(sentence) > limit:
-        sentence = sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
-    return sentence
-
-
 def _is_placeholder(stmts: list[ast.stmt]) -> bool:
     return all(
         isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
@@ -745,7 +728,9 @@ class _Sources:
         ]
 
 
-def _display(repo: Repo, uid: str) -> str:
+def unit_name(repo: Repo, uid: str) -> str:
+    """How prompts and reasons name a unit: `` `qualname` ``, "module `id`", "package
+    `name`", "`path` __main__ block" or "the repository"."""
     if uid == OVERVIEW_ID:
         return "the repository"
     if uid.startswith(PACKAGE_PREFIX):
@@ -787,7 +772,7 @@ def _inputs_text(repo: Repo, title: str, inputs: list[tuple[str, str]], with_kin
         kind = ""
         if with_kind and uid in repo.chunks:
             kind = f" ({repo.chunks[uid].kind})"
-        out.append(f"- {_display(repo, uid)}{kind}: {summary}" if summary else f"- {_display(repo, uid)}{kind}")
+        out.append(f"- {unit_name(repo, uid)}{kind}: {summary}" if summary else f"- {unit_name(repo, uid)}{kind}")
     if len(inputs) > MAX_INPUTS:
         out.append(f"- and {len(inputs) - MAX_INPUTS} more")
     return out
@@ -865,7 +850,7 @@ class PromptBuilder:
     def _code(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
         chunk = self.repo.chunks[unit.id]
         kind = "main block" if chunk.kind is ChunkKind.MAIN else str(chunk.kind)
-        lines = [f"Code: {_display(self.repo, unit.id)} ({kind})" if chunk.kind is not ChunkKind.MAIN
+        lines = [f"Code: {unit_name(self.repo, unit.id)} ({kind})" if chunk.kind is not ChunkKind.MAIN
                  else f"Code: the `if __name__ == \"__main__\":` block of `{chunk.path}`"]
         lines += _inputs_text(self.repo, "Calls", inputs, with_kind=False)
         source = self.sources.chunk(chunk).split("\n")
@@ -874,7 +859,7 @@ class PromptBuilder:
 
     def _class(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
         chunk = self.repo.chunks[unit.id]
-        lines = [f"Code: {_display(self.repo, unit.id)} (class)"]
+        lines = [f"Code: {unit_name(self.repo, unit.id)} (class)"]
         own = self.sources.own(chunk, self.children.get(unit.id, []))
         if own:
             lines.append("Class body without its methods:")
@@ -909,7 +894,7 @@ class PromptBuilder:
         return "\n".join(lines)
 
     def _package(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
-        lines = [f"Code: the {_display(self.repo, unit.id)}"]
+        lines = [f"Code: the {unit_name(self.repo, unit.id)}"]
         lines += _inputs_text(self.repo, "Contains", inputs, with_kind=False)
         return "\n".join(lines)
 
@@ -1007,7 +992,7 @@ def repeated_text(repo: Repo, summary: str, shown: dict[str, str]) -> str | None
     found = find_repeat(summary, texts)
     if found is not None:
         uid = next(u for u, text in shown.items() if text == found.reference)
-        return f"repeated the summary of {_display(repo, uid)}"
+        return f"repeated the summary of {unit_name(repo, uid)}"
     if find_repeat(summary, example_summaries()) is not None:
         return "repeated a worked example of the prompt"
     return None
@@ -1021,13 +1006,13 @@ def fallback_summary(repo: Repo, unit: Unit, inputs: tuple[str, ...]) -> str:
     doc = first_sentence(readme_intro(repo) if unit.kind is UnitKind.OVERVIEW else chunk and chunk.docstring)
     if doc:
         return doc
-    what = _display(repo, unit.id)
+    what = unit_name(repo, unit.id)
     if unit.kind is UnitKind.CLASS:
         methods = [repo.chunks[u] for u in inputs if u in repo.chunks and repo.chunks[u].parent == unit.chunk]
         if methods:
             return f"Class {what} with the methods {_listed([f'`{m.name}`' for m in methods])}."
     elif inputs:
-        listed = _listed([_display(repo, u) for u in inputs])
+        listed = _listed([unit_name(repo, u) for u in inputs])
         if unit.kind is UnitKind.CODE:
             return f"Calls {listed}."
         return f"{what[0].upper()}{what[1:]}: {listed}."

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from localread.cli import app
 from localread.data import NarrativeSource
 from localread.errors import LocalreadError
-from localread.explain import explain_chunk, explain_json, first_sentence, narrate_tour
+from localread.explain import explain_chunk, explain_json, narrate_tour
 from localread.facts import facts_card, facts_text
 from localread.grounding import find_repeat, repo_identifiers, unverified_names
 from localread.llm.engine import FakeEngine
@@ -151,7 +151,6 @@ def test_narrated_tour_remembers_what_was_read(repo) -> None:
     second = engine.history[1].prompt
     assert "Already read, in order:" in second
     assert f"`{tour.steps[0].id}`: It is step 1." in second
-    assert first_sentence("One two. Three.") == "One two."
 
 
 # --------------------------------------------------------------------------- copies

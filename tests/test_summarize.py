@@ -33,6 +33,7 @@ from localread.llm.engine import CompletionStream, FakeEngine, Prompt, as_prompt
 from localread.render import markdown
 from localread.repo.analysis import analyze
 from localread.repo.chunks import extract_chunks, parse
+from localread.sentences import first_sentence
 from localread.store import STORE_NAME, Store, run_lock
 from localread.summarize import (
     OVERVIEW_ID,
@@ -43,7 +44,6 @@ from localread.summarize import (
     StopRequest,
     build_plan,
     example_summaries,
-    first_sentence,
     known_tours,
     make_budget,
     prompt_version,

@@ -29,13 +29,8 @@ from localread.data import Chunk, ChunkKind
 from localread.errors import LocalreadError
 from localread.grounding import repo_identifiers, unverified_names
 from localread.repo.rank import core_symbols
-from localread.summarize import (
-    OVERVIEW_ID,
-    PACKAGE_PREFIX,
-    Report,
-    Source,
-    first_sentence,
-)
+from localread.sentences import first_sentence
+from localread.summarize import OVERVIEW_ID, PACKAGE_PREFIX, Report, Source
 
 MARKER = ".localread-report.json"
 GENERATOR = "localread summarize"
@@ -183,7 +178,9 @@ def _inline(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
-def _display(chunk: Chunk) -> str:
+def _page_name(chunk: Chunk) -> str:
+    """How the report names a chunk: its module id, `<module> __main__ block`, or its
+    qualname."""
     if chunk.kind is ChunkKind.MODULE:
         return chunk.id
     if chunk.kind is ChunkKind.MAIN:
@@ -201,10 +198,10 @@ def _link(report: Report, pages: dict[str, str], chunk_id: str, *, from_index: b
         return f"`{chunk_id}`"
     page = pages.get(chunk.module)
     if page is None:
-        return f"`{_display(chunk)}`"
+        return f"`{_page_name(chunk)}`"
     target = page if from_index else page.split("/", 1)[1]
     anchor = "" if chunk.kind is ChunkKind.MODULE else f"#{_anchor(chunk.id)}"
-    return f"[`{_display(chunk)}`]({target}{anchor})"
+    return f"[`{_page_name(chunk)}`]({target}{anchor})"
 
 
 def _anchor(chunk_id: str) -> str:
@@ -350,7 +347,7 @@ def module_page(report: Report, module_id: str, pages: dict[str, str], known: fr
     if outline:
         lines += ["", "## Contents", "", *outline]
     for chunk in chunks:
-        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## `{_display(chunk)}` ({chunk.kind})", ""]
+        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## `{_page_name(chunk)}` ({chunk.kind})", ""]
         lines.append(_where(chunk))
         lines.append("")
         if chunk.signature and chunk.kind is not ChunkKind.MAIN:
