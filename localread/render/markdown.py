@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localread.data import Chunk, ChunkKind
+from localread.data import Chunk, ChunkKind, FactsCard
 from localread.errors import LocalreadError
 from localread.grounding import repo_identifiers, unverified_names
 from localread.repo.rank import core_symbols
@@ -323,14 +323,14 @@ def index_page(report: Report, pages: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- module page
 
 
-def _facts(report: Report, chunk_id: str) -> dict[str, Any]:
-    """The facts card of a chunk (localread.facts), or {} when it cannot be built."""
+def _facts(report: Report, chunk_id: str) -> FactsCard | None:
+    """The facts card of a chunk (localread.facts), or None when it cannot be built."""
     from localread.facts import facts_card
 
     try:
         return facts_card(report.repo, chunk_id)
     except (OSError, KeyError, ValueError):
-        return {}
+        return None
 
 
 def module_page(report: Report, module_id: str, pages: dict[str, str], known: frozenset[str]) -> str:
@@ -375,39 +375,34 @@ def _fact_lines(
     report: Report, chunk: Chunk, pages: dict[str, str], link: Callable[[str], str]
 ) -> list[str]:
     card = _facts(report, chunk.id)
+    if card is None:
+        return []
     lines: list[str] = []
-    params = card.get("parameters") or []
-    if params:
+    if card.parameters:
         shown = []
-        for p in params:
-            if isinstance(p, dict):
-                text = p.get("name", "?")
-                if p.get("annotation"):
-                    text += f": {p['annotation']}"
-                if p.get("default") is not None:
-                    text += f" = {p['default']}"
-                shown.append(f"`{text}`")
-            else:
-                shown.append(f"`{p}`")
+        for p in card.parameters:
+            text = p.name
+            if p.annotation:
+                text += f": {p.annotation}"
+            if p.default is not None:
+                text += f" = {p.default}"
+            shown.append(f"`{text}`")
         lines.append("- parameters: " + ", ".join(shown))
-    if card.get("returns"):
-        lines.append(f"- returns: `{card['returns']}`")
-    if card.get("returned"):
-        lines.append("- returned: " + ", ".join(f"`{_inline(r)}`" for r in card["returned"][:6]))
-    if card.get("raises"):
-        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card["raises"]))
-    if card.get("attributes_written"):
+    if card.returns:
+        lines.append(f"- returns: `{card.returns}`")
+    if card.returned:
+        lines.append("- returned: " + ", ".join(f"`{_inline(r)}`" for r in card.returned[:6]))
+    if card.raises:
+        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card.raises))
+    if card.attributes_written:
         # Sorted here: the facts card's order of attributes is not stable between calls.
-        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in sorted(card["attributes_written"])))
-    callees = [c["id"] if isinstance(c, dict) else c for c in card.get("callees") or []]
-    if callees:
+        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in sorted(card.attributes_written)))
+    if card.callees:
         lines.append("- calls:")
-        lines += [f"  - {link(cid)}: {_one_line(report, cid)}" for cid in callees if cid in report.repo.chunks]
-    callers = card.get("callers") or []
-    if callers:
-        shown = [f"{link(c['id'])} (`{c['at']}`)" if isinstance(c, dict) else link(c) for c in callers]
-        lines.append("- called by: " + ", ".join(shown))
-    outline = card.get("outline") or []
+        lines += [f"  - {link(c.id)}: {_one_line(report, c.id)}" for c in card.callees if c.id in report.repo.chunks]
+    if card.callers:
+        lines.append("- called by: " + ", ".join(f"{link(c.id)} (`{c.at}`)" for c in card.callers))
+    outline = card.outline
     if outline:
         lines.append("- call outline:")
         lines += [f"  - `{_inline(step)}`" for step in outline[:20]]
