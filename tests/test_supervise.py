@@ -80,3 +80,59 @@ def test_a_fork_is_used_only_where_it_keeps_the_output(
         monkeypatch.setattr(sys, "stdout", real)
         monkeypatch.setattr(sys, "stderr", err)
         assert can_supervise()
+
+
+# The real summarize command, whose engine answers `sys.argv[1]` calls (a scripted
+# engine, see summarize_helpers) and then dies of SIGSEGV inside the next one.
+SUMMARIZE_THEN_CRASH = textwrap.dedent(
+    """
+    import ctypes, sys
+    sys.path.insert(0, sys.argv[2])
+    import localread.llm.engine as engine
+    from tests.summarize_helpers import ScriptedEngine
+
+    answers = int(sys.argv[1])
+
+    class CrashingAfter(ScriptedEngine):
+        def stream(self, prompt, max_tokens, stop=()):
+            global answers
+            if answers == 0:
+                ctypes.string_at(0)
+            answers -= 1
+            return super().stream(prompt, max_tokens, stop)
+
+    engine.open_engine = lambda settings, **kw: CrashingAfter()
+    from localread.cli import app
+    sys.argv = ["localread", *sys.argv[3:]]
+    app()
+    """
+)
+
+
+def test_a_native_crash_mid_summarize_keeps_the_work_and_says_how_to_resume(
+    tmp_path: Path, model_store: Path
+) -> None:
+    from localread.store import STORE_NAME, Store
+    from tests.summarize_helpers import ROOT, SMALL, copy_repo
+
+    repo = copy_repo(SMALL, tmp_path)
+    out = tmp_path / "report"
+
+    def summarize(answers: int) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-c", SUMMARIZE_THEN_CRASH, str(answers), str(ROOT),
+               "summarize", str(repo), "--out", str(out), "--json"]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+    crashed = summarize(3)
+    assert crashed.returncode == 1, crashed.stderr
+    errors = [line for line in crashed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "llama.cpp crashed (SIGSEGV) while summarizing" in errors[0]
+    assert "run the same command again to continue" in errors[0]
+    assert "Traceback" not in crashed.stderr
+    store = Path(__import__("os").environ["LOCALREAD_CACHE_DIR"]) / STORE_NAME
+    with Store.open(store) as opened:
+        assert opened.count() == 3  # what was committed stays
+    resumed = summarize(10_000)
+    assert resumed.returncode == 0, resumed.stderr
+    stats = json.loads(resumed.stdout)["stats"]
+    assert stats["cached"] >= 3 and stats["pending"] == 0

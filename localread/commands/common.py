@@ -3,12 +3,10 @@ options, settings."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -16,6 +14,7 @@ import typer
 
 from localread.config import Settings, load_settings
 from localread.errors import error_boundary
+from localread.logs import warnings_on_stderr
 
 if TYPE_CHECKING:
     from localread.repo.analysis import Repo
@@ -38,26 +37,10 @@ def guarded(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with error_boundary(), _warnings_on_stderr():
+        with error_boundary(), warnings_on_stderr():
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _warnings_on_stderr() -> Iterator[None]:
-    """Stages log through `localread.*` loggers and never print (STYLE.md); a command
-    shows their warnings. The handler is made per call: sys.stderr is replaced under
-    typer's test runner."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
-    logger = logging.getLogger("localread")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
 
 
 def print_json(data: Any) -> None:

@@ -50,11 +50,10 @@ def explain_command(
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)
     card = explain.facts_card(repo, chunk.id, default_tour(repo, settings))
-    known = stored_summaries(settings, repo, [c["id"] for c in card["callees"]])
-    for callee in card["callees"]:
-        callee["summary"] = known.get(callee["id"])
+    known = stored_summaries(settings, repo, [c.id for c in card.callees])
+    card = card.with_summaries(known)
     if not json_out:
-        terminal.render_facts(card)
+        terminal.render_facts(card.to_json())
     if no_llm:
         _show(repo, explain.static_explanation(chunk, card), json_out=json_out)
         return

@@ -116,7 +116,7 @@ def write_text(text: str) -> None:
 
 
 def render_facts(card: dict) -> None:
-    """The facts card of `explain`, before the narrative."""
+    """The facts card of `explain`, before the narrative; card: FactsCard.to_json()."""
     stdout.print(f"[bold]{_escape(card['id'])}[/bold]  [dim]{card['kind']} {card['path']}:{card['start']}-{card['end']}[/dim]")
     rows: list[tuple[str, str]] = [("signature", card["signature"])]
     if card.get("docstring"):
@@ -164,7 +164,7 @@ def render_grounding(explanation) -> None:
     if explanation.rejected:
         stdout.print(f"[dim]note: {_escape(rejected_text(explanation))}[/dim]")
     if explanation.condensed:
-        stdout.print(f"[dim]note: {_escape(explanation.facts.get('condensed') or 'the source was condensed')}[/dim]")
+        stdout.print(f"[dim]note: {_escape(explanation.condensed_note or 'the source was condensed')}[/dim]")
     if explanation.unverified:
         stdout.print("[yellow]unverified:[/yellow] " + _escape(", ".join(explanation.unverified))
                      + " [dim](named by the model, found nowhere in the repository)[/dim]")
@@ -198,7 +198,7 @@ class TourPrinter:
 
     def done(self, explanation) -> None:
         if not explanation.narrative and explanation.rejected:
-            doc = explanation.facts.get("docstring")
+            doc = explanation.facts.docstring
             stdout.print("[yellow]facts only:[/yellow] " + (f"{_escape(doc)} " if doc else "")
                          + f"[dim](the model's answers repeated its prompt: {_escape('; '.join(explanation.rejected))})[/dim]")
             return
