@@ -38,6 +38,9 @@ class _FileConfig(BaseModel):
     max_depth: int | None = None
     max_steps: int | None = None
     analysis_cache: bool | None = None
+    server: list[str] | str | None = None
+    parallel: int | None = None
+    server_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,11 @@ class Settings:
     max_depth: int = 6  # tour: deepest call chain followed
     max_steps: int = 40  # tour: most steps shown
     analysis_cache: bool = True  # reuse an unchanged repository's analysis from <cache_dir>/analysis
+    # OpenAI-compatible servers to run the model on instead of in-process llama.cpp
+    # (llm/server.py); empty: the in-process engine.
+    server: tuple[str, ...] = ()
+    parallel: int | None = None  # requests in flight across the servers; None: their slots
+    server_timeout: float = 60.0  # seconds a server may fail to answer before it counts as down
 
     @property
     def model_store(self) -> Path:
@@ -75,6 +83,9 @@ _ENV = {
     "max_depth": "LOCALREAD_MAX_DEPTH",
     "max_steps": "LOCALREAD_MAX_STEPS",
     "analysis_cache": "LOCALREAD_ANALYSIS_CACHE",
+    "server": "LOCALREAD_SERVER",
+    "parallel": "LOCALREAD_PARALLEL",
+    "server_timeout": "LOCALREAD_SERVER_TIMEOUT",
 }
 
 
@@ -100,21 +111,49 @@ def load_settings(**flags: Any) -> Settings:
 
 
 _PATHS = {"cache_dir", "models_dir", "config_file"}
-_INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps"}
+_INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps", "parallel"}
 _BOOLS = {"offline", "verbose", "analysis_cache"}
+# Settings that must be at least 1 when given.
+_POSITIVE = {"parallel", "server_timeout"}
 
 
 def _coerce(key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(str(value)).expanduser()
-    if key in _INTS:
+    if key == "server":
+        return server_urls(value)
+    if key in _INTS or key == "server_timeout":
         try:
-            return int(value)
+            number = int(value) if key in _INTS else float(value)
         except (TypeError, ValueError):
-            raise LocalreadError(f"setting {key}: expected a whole number, got {value!r}") from None
+            kind = "a whole number" if key in _INTS else "a number of seconds"
+            raise LocalreadError(f"setting {key}: expected {kind}, got {value!r}") from None
+        if key in _POSITIVE and number < 1:
+            raise LocalreadError(f"setting {key}: must be 1 or more, got {value!r}")
+        return number
     if key in _BOOLS and isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return value
+
+
+def server_urls(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Server URLs from a flag list, a config list or a comma-separated string, each
+    checked to be http(s)://HOST[:PORT][/PATH], in order, each once. Raises
+    LocalreadError naming the first bad one."""
+    items = value.split(",") if isinstance(value, str) else [u for v in value for u in str(v).split(",")]
+    urls: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        scheme, sep, rest = item.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise LocalreadError(
+                f"server {item!r}: expected a URL such as http://127.0.0.1:8080 (the server's "
+                "base URL, with or without /v1)"
+            )
+        if item not in urls:
+            urls.append(item)
+    return tuple(urls)
 
 
 def _from_env() -> dict[str, Any]:
