@@ -102,8 +102,28 @@ def _m003_units(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m004_attempts(conn: sqlite3.Connection) -> None:
+    # A batch answer that was rejected (it repeated its prompt) while a second attempt
+    # remains: kept until that attempt's answer comes back in a later wave, so the
+    # final entry carries both reasons and both calls' tokens.
+    conn.execute(
+        """
+        CREATE TABLE attempts (
+            key TEXT PRIMARY KEY,
+            unit TEXT NOT NULL,
+            rejected TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            created TEXT NOT NULL
+        ) WITHOUT ROWID
+        """
+    )
+
+
 # Ordered: migration n (1-based) brings `user_version` from n-1 to n. Append only.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _m002_runs, _m003_units)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _m001_initial, _m002_runs, _m003_units, _m004_attempts,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -121,6 +141,18 @@ class Entry:
     prompt_tokens_reused: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An answer of an earlier batch wave that was rejected, its key's next attempt
+    still to come: why, and what the call cost."""
+
+    key: str
+    unit: str
+    rejected: tuple[str, ...]
+    prompt_tokens: int
+    completion_tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +268,10 @@ class Store:
 
     def put(self, entry: Entry) -> None:
         """Store one result and commit it before returning. An existing key is kept
-        (first writer wins: two runs computing the same key made the same thing)."""
+        (first writer wins: two runs computing the same key made the same thing).
+        The key's pending batch attempt, if any, goes in the same transaction."""
         with _as_user_error(self.path), _transaction(self._conn):
+            self._conn.execute("DELETE FROM attempts WHERE key = ?", (entry.key,))
             self._conn.execute(
                 "INSERT OR IGNORE INTO summaries (key, kind, summary, detail, model_sha256,"
                 " prompt_version, prompt_tokens, prompt_tokens_reused, completion_tokens,"
@@ -260,6 +294,29 @@ class Store:
     def count(self) -> int:
         with _as_user_error(self.path):
             return int(self._conn.execute("SELECT count(*) FROM summaries").fetchone()[0])
+
+    # -- batch attempts ----------------------------------------------------------------
+
+    def put_attempt(self, attempt: Attempt) -> None:
+        """Keep a rejected batch answer whose next attempt is still to come (committed
+        before returning; a later one for the same key replaces it)."""
+        with _as_user_error(self.path), _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO attempts (key, unit, rejected, prompt_tokens,"
+                " completion_tokens, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (attempt.key, attempt.unit, canonical_json(list(attempt.rejected)),
+                 attempt.prompt_tokens, attempt.completion_tokens, _now()),
+            )
+
+    def get_attempt(self, key: str) -> Attempt | None:
+        with _as_user_error(self.path):
+            row = self._conn.execute(
+                "SELECT key, unit, rejected, prompt_tokens, completion_tokens FROM attempts WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Attempt(row[0], row[1], tuple(json.loads(row[2])), row[3], row[4])
 
     # -- runs ------------------------------------------------------------------------
 

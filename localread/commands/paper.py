@@ -15,6 +15,7 @@ from localread.commands.common import (
     MarkdownOpt,
     ModelOpt,
     OfflineOpt,
+    ServerOpt,
     VerboseOpt,
     analyze_repo,
     command_settings,
@@ -41,6 +42,7 @@ def paper_command(
     markdown: MarkdownOpt = False,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
     n_gpu_layers: GpuOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -51,7 +53,7 @@ def paper_command(
 
     if json_out and markdown:
         raise LocalreadError("--json and --markdown both given; choose one")
-    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
+    settings = command_settings(model=model, offline=offline, server=server, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
     repo = analyze_repo(repo_dir, settings)

@@ -13,6 +13,7 @@ from localread.commands.common import (
     NoLlmOpt,
     OfflineOpt,
     RepoArg,
+    ServerOpt,
     VerboseOpt,
     analyze_repo,
     callees_of,
@@ -40,6 +41,7 @@ def tour_command(
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Most steps shown (default 40).")] = None,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
     n_gpu_layers: GpuOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -49,7 +51,8 @@ def tour_command(
     from localread.repo.tour import build_tour, pick_entry
 
     settings = command_settings(
-        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps
+        model=model, offline=offline, server=server, n_gpu_layers=n_gpu_layers, verbose=verbose,
+        max_depth=max_depth, max_steps=max_steps,
     )
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
