@@ -198,6 +198,15 @@ def test_two_servers_share_the_load_and_one_that_dies_is_left(caplog: pytest.Log
             engine.complete("Code: h\nSummary:", 8)
 
 
+def test_a_server_that_does_not_answer_at_the_start_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    with FakeServer() as fake, caplog.at_level(logging.WARNING, "localread.engine"):
+        engine = open_server_engine(Settings(server=(f"http://127.0.0.1:{port}", fake.url), server_timeout=1))
+        assert [i.url for i in engine.servers] == [fake.url]
+        assert f"cannot reach server http://127.0.0.1:{port} (connection refused, for 1 s)" in caplog.text
+        assert "continuing without it" in caplog.text
+
+
 def test_servers_of_different_models_are_refused() -> None:
     with (FakeServer(model="a") as one, FakeServer(model="b") as two,
           pytest.raises(ServerError, match=r"the servers serve different models \(.*: a, .*: b\)")):

@@ -578,12 +578,24 @@ def _chain(first: dict[str, Any] | None, rest: Iterator[dict[str, Any]]) -> Iter
 
 
 def open_server_engine(settings: Settings) -> ServerEngine:
-    """The engine over settings.server: every server probed (see probe_server), all
-    serving one model (settings.model, when given, picks the served name); n_ctx the
-    smallest context a server gives one request (settings.n_ctx when smaller; else
-    DEFAULT_N_CTX where none says); slots: settings.parallel, else the servers' slots
-    (DEFAULT_SLOTS for each that does not say). Raises ServerUnavailable / ServerError."""
-    infos = [probe_server(url, window=settings.server_timeout, model=settings.model) for url in settings.server]
+    """The engine over settings.server: every server probed (see probe_server); one
+    that does not answer, or is not an OpenAI-compatible server, is left out with a
+    warning while another one answers. They must serve one model (settings.model,
+    when given, picks the served name). n_ctx: the smallest context a server gives
+    one request (settings.n_ctx when smaller; else DEFAULT_N_CTX where none says);
+    slots: settings.parallel, else the servers' slots (DEFAULT_SLOTS for each that
+    does not say). Raises ServerUnavailable / ServerError when no server is usable."""
+    infos: list[ServerInfo] = []
+    errors: list[LocalreadError] = []
+    for url in settings.server:
+        try:
+            infos.append(probe_server(url, window=settings.server_timeout, model=settings.model))
+        except (ServerUnavailable, ServerError) as exc:
+            errors.append(exc)
+    if not infos:
+        raise errors[0]
+    for exc in errors:
+        log.warning("%s; continuing without it", exc)
     names = {i.model for i in infos}
     if len(names) > 1:
         raise ServerError(
