@@ -60,6 +60,10 @@ def server_args(model: Path, port: int, *, parallel: int, ctx_per_slot: int, thr
         "-t", str(threads or physical_cores()),
         "--fit", "off",  # sizing for GPU memory: nothing to fit on a CPU, and slow
         "--no-warmup",
+        # The in-process engine's settings (llm/engine.py load_llama): no flash
+        # attention, a full sliding-window cache, 512-token batches. With llama.cpp's
+        # defaults (flash attention on) the logits differ enough to change answers.
+        "-fa", "off", "--swa-full", "-b", "512", "-ub", "512",
     ]
     if alias:
         args += ["--alias", alias]
@@ -100,7 +104,10 @@ class LlamaServer:
 def start(model: Path, log: Path, *, parallel: int = 4, ctx_per_slot: int = 4096, port: int | None = None,
           threads: int | None = None, alias: str | None = None) -> LlamaServer:
     """Start llama-server on model and wait until /health says it is ready. Raises
-    RuntimeError (with the end of its log) when it exits or is not ready in time."""
+    RuntimeError (with the end of its log) when it exits or is not ready in time, and
+    when there is no binary: a test that needs the server fails, it is not skipped."""
+    if not available():
+        raise RuntimeError(f"no llama-server at {BINARY}: run `make server`, or set LLAMA_SERVER to one")
     port = port or free_port()
     args = server_args(model, port, parallel=parallel, ctx_per_slot=ctx_per_slot, threads=threads, alias=alias)
     env = dict(os.environ)
