@@ -20,7 +20,14 @@ Runs on different repositories share the store safely (SQLite locking, busy time
 what earlier runs said of chunks whose code is unchanged (for explain and tour).
 
 Keys are `make_key(kind, parts)`: the scheme prefix `s1:` and the sha256 of the
-canonical JSON of the parts, so a change of key scheme is detectable.
+canonical JSON of the parts, so a change of key scheme is detectable. summarize's
+parts name the model by its file's sha256, or, for a model on a server or a batch
+engine, by `server_model_sha256(served name)` (llm/server.py), so results of the two
+kinds of engine never share a key.
+
+`put_attempt` / `get_attempt` keep a batch answer that was rejected while its unit's
+second attempt is still to come (summarize.batch); the `put` of the unit's final
+summary removes it in the same transaction.
 
 Errors the user can act on (disk full, read-only or uncreatable folder, a store busy
 for too long) are LocalreadError with one line that says what to do.

@@ -1,8 +1,11 @@
-"""`localread summarize`: the overnight batch, from the command line.
+"""`localread summarize`: the overnight batch, from the command line; the model runs
+in-process, on `--server` URLs (`--parallel N` requests in flight), or as waves of a
+batch file (`--export-batch` / `--import-batch`).
 
 Exit codes: 0 when the report is written (complete, or stopped by --until /
 --max-minutes / --max-chunks with the rest marked pending); 1 for a user error, a
-native crash of llama.cpp included (the summaries made so far stay in the store);
+native crash of llama.cpp included (the summaries made so far stay in the store), and
+model servers that stopped answering mid-run (the report is written first);
 130 after Ctrl-C and 143 after SIGTERM, once the current summary is committed and the
 report written. Progress goes to stderr (render.progress); it and the run's warnings
 also go to DIR/summarize.log.
