@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from localread.data import Counts
@@ -94,12 +96,20 @@ PRUNED_SHOWN = 10
 
 def render_tour(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> None:
     stdout.print(tour_tree(repo, tour, summaries))
-    if tour.pruned:
-        stdout.print(f"\n{len(tour.pruned)} more steps cut (the heaviest first):", markup=False)
-        for p in tour.pruned[:PRUNED_SHOWN]:
-            c = repo.chunks[p.id]
-            stdout.print(f"  {c.qualname}  {c.path}:{c.start}  ({p.reason})", markup=False)
-        stdout.print("  the whole tree: --all; read further with --entry or `localread explain TARGET`", markup=False)
+    if not tour.pruned:
+        return
+    cuts = {p.cut for p in tour.pruned}
+    common = cuts.pop() if len(cuts) == 1 else None
+    what = f", {common}" if common else ""
+    stdout.print(f"\n{len(tour.pruned)} more steps{what} (the heaviest first; the whole tree: --all):", markup=False)
+    for p in tour.pruned[:PRUNED_SHOWN]:
+        c = repo.chunks[p.id]
+        stdout.print(f"  {c.qualname}  {c.path}:{c.start}", markup=False)
+        reason = p.reason.removesuffix(f"; {p.cut}") if common else p.reason
+        stdout.print(Padding(Text(reason, style="dim"), (0, 0, 0, 6), expand=False))
+    if len(tour.pruned) > PRUNED_SHOWN:
+        stdout.print(f"  ... {len(tour.pruned) - PRUNED_SHOWN} more in --json", markup=False)
+    stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
 
 
 def _name(chunk_id: str, repo: Repo) -> str:

@@ -5,12 +5,14 @@ entry's code in source order, each call into the repository followed depth-first
 each symbol once, a class with its constructor where it is first built, rare
 branches read after the main path) and keeps what a reader should read first.
 
-A budget (steps, and optionally lines) keeps the spine: every step weighs what
-it reads plus everything below it (`TourWeights`), and the heaviest steps are kept.
-A step always weighs more than any step below it, so what is kept is a connected
-tree (every step's caller is in the tour) and cuts are made from the leaves up:
-small helpers that call nothing in the repository go first, the chains that lead to
-the model's `forward`s last. What is cut is returned too, heaviest first.
+A budget (steps, and optionally lines) keeps the spine: every step weighs what it
+reads plus everything below it (`TourWeights`), and the heaviest steps are kept,
+each with the steps above it. A step weighs at least as much as any step below it,
+so what is kept is a connected tree (every step's caller is in the tour) and cuts
+are made from the leaves up: small helpers that call nothing in the repository go
+first, the chains that lead to the model's `forward`s last. A class and its
+constructor are read together: one step of the budget, kept or cut together. What
+is cut is returned too, heaviest first.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ if TYPE_CHECKING:
 class Pruned:
     """A step of the whole tree that the tour leaves out. rank: the symbol's PageRank;
     weight: what the step and everything below it weigh (the tour keeps the heaviest);
-    reason: why it would come next, and what cut it."""
+    reason: why it would come next, and what cut it; cut: what cut it."""
 
     id: str
     rank: float
     reason: str
     weight: float = 0.0
+    cut: str = ""  # what cut it: "cut by the 40-step budget", "beyond depth 3" (also ending reason)
 
 
 @dataclass(slots=True)
@@ -139,7 +142,7 @@ def build_tour(
     parents = {n.chunk.id: (n.parent.chunk.id if n.parent else None) for n in nodes if n in keep}
     calls = {n.chunk.id: n.calls for n in nodes if n in keep}
     pruned = [
-        Pruned(n.chunk.id, repo.ranks.get(n.chunk.id, 0.0), f"{n.reason}; {cut_by[n]}", round(weight.total[n], 4))
+        Pruned(n.chunk.id, repo.ranks.get(n.chunk.id, 0.0), f"{n.reason}; {cut_by[n]}", round(weight.total[n], 4), cut_by[n])
         for n in sorted((n for n in nodes if n not in keep), key=lambda n: (-weight.total[n], n.order))
     ]
     return Tour(entry=entry, steps=steps, pruned=pruned, parents=parents, calls=calls)
@@ -161,65 +164,44 @@ class _Weight:
     requires: dict[Node, list[Node]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    repo: Repo
+    weights: TourWeights
+    placed: dict[str, Node]  # chunk id -> its node
+    unresolved: dict[str, int]  # chunk id -> its unresolved calls into the repository
+    children_of: dict[str, list[Chunk]]
+
+
 def _weigh(repo: Repo, nodes: list[Node], weights: TourWeights) -> _Weight:
     children_of: dict[str, list[Chunk]] = {}
     for c in repo.chunks.values():
         if c.parent is not None:
             children_of.setdefault(c.parent, []).append(c)
-    out = _Weight()
-    own: dict[Node, float] = {}
-    placed = {n.chunk.id: n for n in nodes}
     unresolved: dict[str, int] = {}
     for site in repo.graph.unresolved:
         unresolved[site.caller] = unresolved.get(site.caller, 0) + 1
+    ctx = _Context(repo, weights, {n.chunk.id: n for n in nodes}, unresolved, children_of)
+    out = _Weight()
     nesting: dict[Node | None, int] = {}
     for node in nodes:
-        chunk = node.chunk
-        lines = _own_lines(chunk, children_of)
-        out.lines[node] = lines
-        if node.via is Via.REEXPORT:
-            own[node] = weights.reexport
-            continue
-        sites = repo.graph.calls.get(chunk.id, [])
-        read = max(1, lines - _repeated(sites, weights.repeated_calls))
-        value = weights.step + weights.per_line * min(read, weights.max_lines)
-        value += weights.unresolved * unresolved.get(chunk.id, 0)
-        calls_repo = any(site.targets for site in sites)
-        if chunk.kind in (ChunkKind.FUNCTION, ChunkKind.METHOD) and not calls_repo and lines <= weights.small_lines:
-            value *= weights.small_leaf
-        owner = repo.chunks.get(chunk.parent) if chunk.kind is ChunkKind.METHOD and chunk.parent else None
-        if _model_part(owner, repo.chunks) and node.via is not Via.CONSTRUCTOR:
-            value *= weights.model
+        out.lines[node] = _own_lines(node.chunk, children_of)
         # A layer built by another part's constructor, and what it builds in turn, is
         # wiring: the model a builder assembles is the overview, its layers' layers less.
         nesting[node] = nesting.get(node.parent, 0) + (node.via is Via.BUILD and _built_by_model(node, repo.chunks))
-        value *= weights.wiring ** nesting[node]
-        cls = owner if owner is not None else chunk if chunk.kind is ChunkKind.CLASS else None
-        if _plumbing(sites) or (cls is not None and _BOOKKEEPING.search(cls.name)):
-            value *= weights.plumbing
-        if _runs_model(node, repo.chunks):
-            # Where the code enters the model, not each layer in it; a call that may run
-            # one of several models shares it.
-            models = sum(_is_forward(repo.chunks.get(t)) for t in node.edge.site.targets)
-            value += weights.forward * min(1.0, lines / weights.forward_lines) / max(1, models)
-        # A variant's code stays a variant wherever it runs: a method of a class built
-        # behind a configuration switch carries that switch.
-        built = placed.get(owner.id) if owner is not None else None
-        switches = node.switches + (built.switches if built is not None and built not in _ancestors(node) else 0)
-        own[node] = value * weights.switch**switches
-    totals(nodes, own, out)
+        out.own[node] = _own_weight(node, ctx, out.lines[node], nesting[node])
+    _totals(nodes, out)
     # How the object is built says how what runs later is configured: a class's
     # introduction is worth a share of the heaviest of its methods on the path.
     used: dict[str, float] = {}
     for node in nodes:
         if node.chunk.kind is ChunkKind.METHOD and node.via is not Via.CONSTRUCTOR and node.chunk.parent:
             used[node.chunk.parent] = max(used.get(node.chunk.parent, 0.0), out.total[node])
-    if weights.used:
-        for node in nodes:
-            intro = node.parent if node.via is Via.CONSTRUCTOR else node if node.chunk.kind is ChunkKind.CLASS and not any(c.via is Via.CONSTRUCTOR for c in node.children) else None
-            if intro is not None and intro.chunk.kind is ChunkKind.CLASS and intro.chunk.id in used:
-                own[node] += weights.used * used[intro.chunk.id]
-        totals(nodes, own, out)
+    for node in nodes:
+        intro = _introduction(node)
+        if intro is not None and intro.chunk.id in used:
+            out.own[node] += weights.used * used[intro.chunk.id]
+    _totals(nodes, out)
     # A re-export is read for the name it leads to: it goes with it, never alone.
     for node in nodes:
         if node.via is Via.REEXPORT and node.parent is not None:
@@ -229,10 +211,49 @@ def _weigh(repo: Repo, nodes: list[Node], weights: TourWeights) -> _Weight:
     return out
 
 
-def totals(nodes: list[Node], own: dict[Node, float], out: _Weight) -> None:
-    out.own = own
-    for node in reversed(nodes):
-        out.total[node] = own[node] + sum(out.total[c] for c in node.children)
+def _own_weight(node: Node, ctx: _Context, lines: int, nesting: int) -> float:
+    """What reading node itself is worth (see TourWeights)."""
+    weights, chunks, chunk = ctx.weights, ctx.repo.chunks, node.chunk
+    if node.via is Via.REEXPORT:
+        return weights.reexport
+    sites = ctx.repo.graph.calls.get(chunk.id, [])
+    read = max(1, lines - _repeated(sites, weights.repeated_calls))
+    value = weights.step + weights.per_line * min(read, weights.max_lines)
+    value += weights.unresolved * ctx.unresolved.get(chunk.id, 0)
+    calls_repo = any(site.targets for site in sites)
+    if chunk.kind in (ChunkKind.FUNCTION, ChunkKind.METHOD) and not calls_repo and lines <= weights.small_lines:
+        value *= weights.small_leaf
+    owner = chunks.get(chunk.parent) if chunk.kind is ChunkKind.METHOD and chunk.parent else None
+    if _model_part(owner, chunks) and node.via is not Via.CONSTRUCTOR:
+        value *= weights.model
+    value *= weights.wiring**nesting
+    cls = owner if owner is not None else chunk if chunk.kind is ChunkKind.CLASS else None
+    if _plumbing(sites) or (cls is not None and _BOOKKEEPING.search(cls.name)):
+        value *= weights.plumbing
+    if _runs_model(node, chunks) and node.edge is not None and node.edge.site is not None:
+        # Where the code enters the model, not each layer in it; a call that may run
+        # one of several models shares it.
+        models = sum(_is_forward(chunks.get(t)) for t in node.edge.site.targets)
+        value += weights.forward * min(1.0, lines / weights.forward_lines) / max(1, models)
+    # A variant's code stays a variant wherever it runs: a method of a class built
+    # behind a configuration switch carries that switch.
+    built = ctx.placed.get(owner.id) if owner is not None else None
+    switches = node.switches + (built.switches if built is not None and built not in _ancestors(node) else 0)
+    return value * weights.switch**switches
+
+
+def _introduction(node: Node) -> Node | None:
+    """The class a node introduces: a constructor's class, or a class shown without one."""
+    if node.via is Via.CONSTRUCTOR and node.parent is not None and node.parent.chunk.kind is ChunkKind.CLASS:
+        return node.parent
+    if node.chunk.kind is ChunkKind.CLASS and not any(c.via is Via.CONSTRUCTOR for c in node.children):
+        return node
+    return None
+
+
+def _totals(nodes: list[Node], out: _Weight) -> None:
+    for node in reversed(nodes):  # children before parents
+        out.total[node] = out.own[node] + sum(out.total[c] for c in node.children)
 
 
 def _repeated(sites: list, allowed: int) -> int:
