@@ -381,17 +381,24 @@ def entry_runs(module: Chunk, chunks: dict[str, Chunk]) -> list[tuple[Chunk, str
     return out
 
 
-def pytest_fixtures(test: Chunk, chunks: dict[str, Chunk], graph: Graph) -> list[Chunk]:
+def conftests(chunks: dict[str, Chunk]) -> dict[str, str]:
+    """The conftest.py modules of a repository: path -> module id (for pytest_fixtures)."""
+    return {c.path: c.id for c in chunks.values() if c.kind is ChunkKind.MODULE and c.path.endswith("conftest.py")}
+
+
+def pytest_fixtures(test: Chunk, chunks: dict[str, Chunk], graph: Graph, conftest_modules: dict[str, str]) -> list[Chunk]:
     """The fixtures a test function asks for by parameter name, defined in its module or
-    in a conftest.py of its folder or the folders above, in parameter order."""
+    in a conftest.py of its folder or the folders above (conftest_modules: see
+    `conftests`), in parameter order."""
     facts = graph.facts.get(test.id)
     if facts is None:
         return []
     folder = test.path.rsplit("/", 1)[0] if "/" in test.path else ""
     homes = {test.module}
     while True:
-        conftest = f"{folder}/conftest.py" if folder else "conftest.py"
-        homes.update(c.module for c in chunks.values() if c.kind is ChunkKind.MODULE and c.path == conftest)
+        conftest = conftest_modules.get(f"{folder}/conftest.py" if folder else "conftest.py")
+        if conftest is not None:
+            homes.add(conftest)
         if not folder:
             break
         folder = folder.rsplit("/", 1)[0] if "/" in folder else ""

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from localread.data import Chunk, ChunkKind, EdgeKind, Step
 from localread.repo.analysis import Repo
-from localread.repo.entries import EntryPoint, entry_runs, pytest_fixtures
+from localread.repo.entries import EntryPoint, conftests, entry_runs, pytest_fixtures
 from localread.repo.graph import CallSite
 
 
@@ -75,7 +75,6 @@ class Node:
     depth: int = 0
     order: int = 0
     children: list[Node] = field(default_factory=list)
-    introduces: Node | None = None  # a class introduced for this method
 
     def walk(self) -> Iterator[Node]:
         """Pre-order: the reading order."""
@@ -106,6 +105,7 @@ class _Builder:
         self.start = repo.chunks[entry.chunk]
         self.runners = entry_runs(self.start, self.chunks)
         self.runner_ids = {c.id for c, _ in self.runners}
+        self.conftests = conftests(self.chunks) if self.runners else {}
         self.placed: dict[str, Node] = {}
         self._edges: dict[str, list[Edge]] = {}
         self.imports: dict[str, list[str]] = {}
@@ -137,15 +137,15 @@ class _Builder:
         how = f"`{self.entry.command}`" if self.entry.command else f"`{self.entry.path}`"
         root = Node(self.start, None, Via.ENTRY, f"entry point: {how} ({_evidence(self.entry)})")
         self.placed[self.start.id] = root
-        self._dfs(root, deferred)
+        self._dfs(self._children(root, deferred), deferred)
         for node in list(root.walk()):
-            self._dfs(node, set())
+            self._dfs(self._children(node, set(), placed_too=False), set())
         self._number(root)
         return root
 
-    def _dfs(self, start: Node, deferred: set[tuple[str, int]]) -> None:
+    def _dfs(self, children: Iterator[Node], deferred: set[tuple[str, int]]) -> None:
         # Each child is placed when the subtree of the one before it is complete.
-        stack = [self._children(start, deferred)]
+        stack = [children]
         while stack:
             child = next(stack[-1], None)
             if child is None:
@@ -166,7 +166,7 @@ class _Builder:
         if chunk.kind is ChunkKind.CLASS:
             return []  # a class leads to its constructor, placed with it
         if chunk.id in self.runner_ids:
-            out += [Edge(f, Via.FIXTURE, 1, note=chunk.name) for f in pytest_fixtures(chunk, self.chunks, self.graph)]
+            out += [Edge(f, Via.FIXTURE, 1, note=chunk.name) for f in pytest_fixtures(chunk, self.chunks, self.graph, self.conftests)]
         scaffold = chunk.kind is ChunkKind.MAIN
         for site in self.graph.calls.get(chunk.id, []):
             for target in self._site_targets(site):
@@ -197,11 +197,13 @@ class _Builder:
 
     # ---- first met, in reading order
 
-    def _children(self, node: Node, deferred: set[tuple[str, int]]) -> Iterator[Node]:
-        """Place node's children one at a time, in reading order."""
+    def _children(self, node: Node, deferred: set[tuple[str, int]], *, placed_too: bool = True) -> Iterator[Node]:
+        """Place node's children one at a time, in reading order (placed_too: first
+        the children placed with it, a class's constructor)."""
         if node.via is Via.REEXPORT:
             return
-        yield from list(node.children)  # placed with it: a constructor, a method
+        if placed_too:
+            yield from list(node.children)
         if node.chunk.kind is ChunkKind.CLASS:
             init = self._constructor(node.chunk)
             if init is not None and init.id not in self.placed:
