@@ -24,7 +24,7 @@ def _config(isolated_env: Path, text: str) -> Path:
 def test_defaults_without_env_or_file() -> None:
     settings = load_settings()
     assert settings.model is None and settings.offline is False
-    assert (settings.max_depth, settings.max_steps, settings.max_tokens) == (6, 40, 256)
+    assert (settings.max_depth, settings.max_steps, settings.max_tokens) == (None, 40, 256)
     assert settings.model_store == settings.cache_dir / "models"
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from localread.data import Counts
@@ -72,30 +74,42 @@ def render_map(repo: Repo, top: int) -> None:
 
 
 def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> Tree:
-    """The steps as a tree by depth, each with its reason and, when an earlier
-    `summarize` stored one for its unchanged code, its summary."""
+    """The steps as a tree, each under the step that calls it, with its reason and,
+    when an earlier `summarize` stored one for its unchanged code, its summary."""
     summaries = summaries or {}
     root = Tree(f"[bold]reading tour from {tour.entry.path}[/bold]")
-    nodes = {-1: root}
+    nodes: dict[str | None, Tree] = {}
     for n, step in enumerate(tour.steps, 1):
-        parent = nodes.get(step.depth - 1, root)
+        parent = nodes.get(tour.parents.get(step.id), root)
         label = f"{n}. [bold]{_name(step.id, repo)}[/bold] [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]"
         node = parent.add(label)
         node.add(f"[italic]{_escape(step.reason)}[/italic]")
         if summaries.get(step.id):
             node.add(f"[dim]summarize said:[/dim] {_escape(summaries[step.id])}")
-        nodes[step.depth] = node
+        nodes[step.id] = node
     return root
+
+
+# How many cut steps the terminal lists (--json lists them all).
+PRUNED_SHOWN = 10
 
 
 def render_tour(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> None:
     stdout.print(tour_tree(repo, tour, summaries))
-    if tour.pruned:
-        stdout.print(f"\n{len(tour.pruned)} more symbols beyond the limits (best first):", markup=False)
-        for p in tour.pruned[:10]:
-            c = repo.chunks[p.id]
-            stdout.print(f"  {c.qualname}  {c.path}:{c.start}  ({p.reason})", markup=False)
-        stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
+    if not tour.pruned:
+        return
+    cuts = {p.cut for p in tour.pruned}
+    common = cuts.pop() if len(cuts) == 1 else None
+    what = f", {common}" if common else ""
+    stdout.print(f"\n{len(tour.pruned)} more steps{what} (the heaviest first; the whole tree: --all):", markup=False)
+    for p in tour.pruned[:PRUNED_SHOWN]:
+        c = repo.chunks[p.id]
+        stdout.print(f"  {c.qualname}  {c.path}:{c.start}", markup=False)
+        reason = p.reason.removesuffix(f"; {p.cut}") if common else p.reason
+        stdout.print(Padding(Text(reason, style="dim"), (0, 0, 0, 6), expand=False))
+    if len(tour.pruned) > PRUNED_SHOWN:
+        stdout.print(f"  ... {len(tour.pruned) - PRUNED_SHOWN} more in --json", markup=False)
+    stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
 
 
 def _name(chunk_id: str, repo: Repo) -> str:
@@ -192,7 +206,7 @@ class TourPrinter:
         stdout.print(f"[bold]reading tour from {tour.entry.path}[/bold] ({len(tour.steps)} steps)")
 
     def step(self, n: int, step) -> None:
-        indent = "  " * step.depth
+        indent = "  " * step.depth  # the depth of a step is its place in the tree
         stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]")
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
 
@@ -210,5 +224,5 @@ class TourPrinter:
 
     def finish(self) -> None:
         if self.tour.pruned:
-            stdout.print(f"\n{len(self.tour.pruned)} more symbols beyond the limits; best: "
-                         + ", ".join(p.id for p in self.tour.pruned[:5]), markup=False)
+            stdout.print(f"\n{len(self.tour.pruned)} more steps cut; the heaviest: "
+                         + ", ".join(p.id for p in self.tour.pruned[:5]) + " (the whole tree: --all)", markup=False)

@@ -2,9 +2,10 @@
 
 `scan(root)` returns a `Scan`: the Python files (relative POSIX paths, sorted) with
 their dotted module names, the auxiliary files the other stages read (READMEs,
-notebooks, packaging files), the layout, and counts of what was skipped. Nothing in
-the repository is imported or executed; packaging files are read as text or parsed
-as literals.
+notebooks, packaging files), the layout, and counts of what was skipped. Notebooks,
+and a Markdown README with ```python blocks, are read as Python too (`read_source`).
+Nothing in the repository is imported or executed; packaging files are read as text
+or parsed as literals.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import ast
 import configparser
 import json
 import os
+import re
+import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +106,14 @@ def scan(root: Path) -> Scan:
     files = [SourceFile(p, module_name(p, rels, src_layout), s) for p, s in py_paths]
     notebooks = [n for n in sorted(notebooks) if _size(root / n) <= MAX_FILE_BYTES]
     files += [SourceFile(n, n[: -len(".ipynb")].replace("/", ".").replace("-", "_"), _size(root / n)) for n in notebooks]
+    readme = _readme_name(root)
+    if readme is not None and readme.endswith(".md") and _size(root / readme) <= MAX_FILE_BYTES:
+        try:
+            has_code = bool(python_blocks((root / readme).read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            has_code = False
+        if has_code:
+            files.append(SourceFile(readme, readme[: -len(".md")], _size(root / readme)))
     counts.files = len(files)
     layout = _layout(root, files, src_layout, sorted(notebooks))
     return Scan(root=root, files=files, layout=layout, counts=counts)
@@ -128,10 +139,65 @@ def notebook_source(data: bytes) -> bytes:
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
+_FENCE_OPEN = re.compile(r"^(\s*)(```+|~~~+)\s*\{?\.?(python3?|py|pycon)\b", re.IGNORECASE)
+
+
+def python_blocks(text: str) -> list[tuple[int, list[str]]]:
+    """The ```python (```py, ```pycon) blocks of a Markdown text that parse as Python:
+    (first code line, 1-based; the code lines, dedented, doctest prompts removed and
+    their output blanked so that lines keep their numbers)."""
+    blocks: list[tuple[int, list[str]]] = []
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        opening = _FENCE_OPEN.match(lines[n])
+        n += 1
+        if opening is None:
+            continue
+        fence = opening.group(2)
+        start = n
+        while n < len(lines) and not lines[n].lstrip().startswith(fence[:3]):
+            n += 1
+        code = textwrap.dedent("\n".join(lines[start:n])).split("\n") if n > start else []
+        n += 1
+        if any(line.lstrip().startswith(">>>") for line in code):
+            code = [_doctest_line(line) for line in code]
+        try:
+            ast.parse("\n".join(code))
+        except (SyntaxError, ValueError):
+            continue  # not Python (a shell session, a fragment): not code to read
+        if any(line.strip() for line in code):
+            blocks.append((start + 1, code))
+    return blocks
+
+
+def _doctest_line(line: str) -> str:
+    stripped = line.lstrip()
+    for prompt in (">>> ", "... "):
+        if stripped.startswith(prompt):
+            return stripped[len(prompt) :]
+    return ""  # the output a doctest shows, not code
+
+
+def readme_source(text: str) -> bytes:
+    """A Markdown README as Python: the code of its ```python blocks at their own line
+    numbers, every other line blank, so that a step says `README.md:17`."""
+    lines = [""] * (text.count("\n") + 1)
+    for first, code in python_blocks(text):
+        for offset, line in enumerate(code):
+            lines[first - 1 + offset] = line
+    return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")
+
+
 def read_source(root: Path, path: str) -> bytes:
-    """The bytes localread parses for a file: the file itself, or a notebook's code."""
+    """The bytes localread parses for a file: the file itself, a notebook's code, or
+    the Python blocks of a Markdown README."""
     data = (root / path).read_bytes()
-    return notebook_source(data) if path.endswith(".ipynb") else data
+    if path.endswith(".ipynb"):
+        return notebook_source(data)
+    if path.endswith(".md"):
+        return readme_source(data.decode("utf-8", errors="replace"))
+    return data
 
 
 def _check_root(root: Path) -> Path:
@@ -252,10 +318,7 @@ def _layout(root: Path, files: list[SourceFile], src_layout: bool, notebooks: li
     for name in ("setup.py", "setup.cfg", "pyproject.toml"):
         if (root / name).is_file():
             layout.packaging.append(name)
-    for name in README_NAMES:
-        if (root / name).is_file():
-            layout.readme = name
-            break
+    layout.readme = _readme_name(root)
     base = "src/" if src_layout else ""
     packages: set[str] = set()
     for f in files:
@@ -264,7 +327,7 @@ def _layout(root: Path, files: list[SourceFile], src_layout: bool, notebooks: li
             continue
         if rest.count("/") == 1 and rest.endswith("/__init__.py"):
             packages.add(rest.split("/")[0])
-        elif "/" not in rest and rest not in ("setup.py", "conftest.py"):
+        elif "/" not in rest and rest.endswith(".py") and rest not in ("setup.py", "conftest.py"):
             layout.top_level_modules.append(rest[:-3])
     layout.packages = sorted(packages)
     layout.script_dirs = sorted(
@@ -273,6 +336,10 @@ def _layout(root: Path, files: list[SourceFile], src_layout: bool, notebooks: li
     layout.project_name = _project_name(root, layout.packaging)
     layout.install = _install_command(root, layout.packaging)
     return layout
+
+
+def _readme_name(root: Path) -> str | None:
+    return next((name for name in README_NAMES if (root / name).is_file()), None)
 
 
 def _project_name(root: Path, packaging: list[str]) -> str | None:
