@@ -23,6 +23,7 @@ from localread.repo import cache
 from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
 from localread.repo.entries import find_entries
+from localread.repo.gcpause import gc_paused
 from localread.repo.model import Repo  # re-exported: the stages import it from here
 from localread.repo.rank import load_ranker, rank_symbols
 from localread.repo.scan import Scan, SourceFile, read_source, scan
@@ -53,13 +54,8 @@ def analyze(
         if stored is not None:
             return stored
     # The reads make many small tuples and no cycles worth collecting (see build_graph).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         reads = read_files(result, jobs=jobs, meanwhile=load_ranker)
-    finally:
-        if enabled:
-            gc.enable()
     chunks: dict[str, Chunk] = {}
     file_symbols: dict[str, graph_mod.FileSymbols] = {}
     for source_file, read in zip(result.files, reads):
@@ -126,7 +122,8 @@ def read_files(
     shares = _shares(result.files, jobs)
     reads: list[FileRead | None] = [None] * len(result.files)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+    # Short-lived children: their tuples make no cycles worth collecting.
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=gc.disable) as pool:
         futures = [pool.submit(_read_share, result.root, result.files, share) for share in shares[1:]]
         if meanwhile is not None:
             meanwhile()
@@ -183,7 +180,6 @@ def _shares(files: list[SourceFile], jobs: int) -> list[list[int]]:
 
 
 def _read_share(root: Path, files: list[SourceFile], share: list[int]) -> list[FileRead | None]:
-    gc.disable()  # a short-lived child: its tuples make no cycles worth collecting
     return [read_file(root, files[i]) for i in share]
 
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import gc
 import re
 from bisect import bisect_left, bisect_right
 from collections import deque
@@ -59,6 +58,7 @@ from tree_sitter import QueryCursor
 
 from localread.data import Chunk, ChunkKind, Edge, EdgeKind
 from localread.repo.chunks import load_query
+from localread.repo.gcpause import gc_paused
 from localread.repo.imports import ImportItem, ModuleIndex, ModuleRef, parse_imports
 from localread.repo.scan import Scan, SourceFile
 
@@ -254,13 +254,8 @@ def extract_file(
 
     chunks: the file's chunks from `extract_chunks` on the same tree (module first).
     """
-    enabled = gc.isenabled()
-    gc.disable()  # the many small tuples made here are no garbage cycles (see build_graph)
-    try:
+    with gc_paused():  # the many small tuples made here are no garbage cycles
         return _extract(tree, source, file, chunks)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: list[Chunk]) -> FileSymbols:
@@ -2921,13 +2916,8 @@ def build_graph(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSym
     # The build allocates millions of small tuples that live until it returns; the
     # cyclic collector would walk them all again and again (it doubled the build
     # time), and the build makes no garbage cycles worth collecting.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return _build(scan, chunks, symbols)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols]) -> Graph:
