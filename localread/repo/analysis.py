@@ -70,6 +70,9 @@ def analyze(
             chunks[chunk.id] = chunk if chunk.id not in chunks else _renamed(chunk, chunks)
         file_symbols[source_file.path] = read.symbols
     graph = graph_mod.build_graph(result, chunks, file_symbols)
+    # The per-file records are done with: freed now, the collector does not walk them
+    # again during the stages below.
+    del reads, file_symbols
     entries = find_entries(result, chunks)
     ranks = rank_symbols(graph)
     repo = Repo(
