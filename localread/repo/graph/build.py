@@ -4,6 +4,16 @@ Setup binds every name to its sources and makes every call site. Phase 0 types t
 base classes and fixes the MROs (members). Phase 1 solves every call site, without
 argument flows. Phase 2 lets arguments flow into the parameters of the functions that
 phase 1 found few callers for (flows). Then the Graph is collected (results, facts).
+
+The parts of the `Resolver`, by the question each answers:
+  scopes       where a name lives, what parameters and `self` are
+  bind         what each statement binds: the sources of every key
+  modules      imports, a module's attributes, star imports, `__all__`
+  expressions  the types of an expression or an annotation
+  members      classes and MROs, `value.name`, `value[key]`
+  calls        what a call runs and returns (library calls: library.py)
+  flows        arguments flowing into parameters
+  results      call sites, edges, unresolved calls; facts: the facts card's data
 """
 
 from __future__ import annotations
