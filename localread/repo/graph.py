@@ -2721,7 +2721,7 @@ def _parse_params(text: str) -> ast.arguments | None:
 def _parse_params_text(text: str) -> ast.arguments | None:
     try:
         fn = ast.parse(text).body[0]
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a default nested too deeply
         return None
     return fn.args if isinstance(fn, ast.FunctionDef) else None
 
