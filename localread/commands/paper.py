@@ -13,8 +13,9 @@ from localread.commands.common import analyze_repo, guarded, print_json
 from localread.config import load_settings
 from localread.errors import LocalreadError
 
-FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False)]
-SecondArg = Annotated[Path | None, typer.Argument(help="The paper: .pdf, .md, .txt or .tex.", show_default=False)]
+# readable=False: an unreadable path is a one-line error of ours (exit 1), not a usage box.
+FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False, readable=False)]
+SecondArg = Annotated[Path | None, typer.Argument(help="The paper: .pdf, .md, .txt or .tex.", show_default=False, readable=False)]
 
 
 @guarded
@@ -38,6 +39,7 @@ def paper_command(
         raise LocalreadError("--json and --markdown both given; choose one")
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
+    terminal.warn_pages(paper_file, paper.skipped)
     settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
