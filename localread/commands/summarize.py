@@ -40,7 +40,7 @@ log = logging.getLogger("localread.summarize")
 @guarded
 def summarize_command(
     repo: RepoArg = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: under the cache dir).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: under the cache dir).", readable=False)] = None,
     until: Annotated[str | None, typer.Option("--until", help="Stop model calls at this local time, HH:MM.")] = None,
     max_minutes: Annotated[float | None, typer.Option("--max-minutes", help="Stop model calls after N minutes.")] = None,
     max_chunks: Annotated[int | None, typer.Option("--max-chunks", help="Stop after N model calls.")] = None,
@@ -53,6 +53,7 @@ def summarize_command(
     """Summarize every chunk of REPO bottom-up into a Markdown report; resumable."""
     from localread.config import load_settings
     from localread.render import markdown, terminal
+    from localread.store import run_lock
     from localread.summarize import Options, StopRequest, make_budget
 
     settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
@@ -61,10 +62,12 @@ def summarize_command(
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
     out_dir = out if out is not None else default_out_dir(settings, result.root)
-    markdown.claim_out_dir(out_dir, result.root)
     stop = StopRequest()
-    with _logging(out_dir / markdown.LOG_NAME), _progress() as on_progress, stop.graceful():
-        report = run(result, settings, options, out_dir, on_progress=on_progress, should_stop=stop)
+    # The lock first: a run refused because another one holds it creates no --out folder.
+    with run_lock(settings, result.root):
+        markdown.claim_out_dir(out_dir, result.root)
+        with _logging(out_dir / markdown.LOG_NAME), _progress() as on_progress, stop.graceful():
+            report = run(result, settings, options, out_dir, on_progress=on_progress, should_stop=stop)
     if json_out:
         print_json(markdown.summary_json(report))
     else:
@@ -82,15 +85,15 @@ def run(
     on_progress: Callable[[Progress], None],
     should_stop: Callable[[], str | None],
 ) -> Report:
-    """Lock the repository, open the store, summarize, write the report. Raises
-    LocalreadError (another run holds the lock, disk full, no model, ...)."""
+    """Open the store, summarize, write the report; the caller holds the repository's
+    run lock. Raises LocalreadError (disk full, no model, ...)."""
     from localread.llm.engine import choose_n_ctx, open_engine
     from localread.llm.models import resolve_model
     from localread.render.markdown import write_report
-    from localread.store import Store, run_lock
+    from localread.store import Store
     from localread.summarize import summarize
 
-    with run_lock(settings, repo.root), Store.open(settings, warn=log.warning) as store:
+    with Store.open(settings, warn=log.warning) as store:
         model = resolve_model(settings)
         n_ctx = choose_n_ctx(settings.n_ctx, model.context_length)
         fixed = replace(settings, n_ctx=n_ctx)
