@@ -112,7 +112,9 @@ def md_code(value: object, *, table: bool = False) -> str:
     longer than the longest run inside, padded when the text touches a backtick or a
     space (CommonMark strips one space each side). table: the span sits in a GFM
     table cell, where `|` must be escaped even inside code."""
-    body = one_line(value) or " "
+    body = one_line(value)
+    if not body:
+        return "` `"
     longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
     fence = "`" * (longest + 1)
     if body.startswith(("`", " ")) or body.endswith(("`", " ")):

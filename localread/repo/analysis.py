@@ -204,11 +204,17 @@ def read_files(
 def read_file(root: Path, source_file: SourceFile) -> FileRead | Skipped:
     """Read, parse and extract one file; Skipped (with the reason) when it cannot be
     read or its structure is too deep for the extractors."""
-    skipped: tuple[str, ...] = ()
     try:
         data = (root / source_file.path).read_bytes()
     except OSError as exc:
         return Skipped((exc.strerror or str(exc)).lower(), refused=True)
+    return extract_file(data, source_file)
+
+
+def extract_file(data: bytes, source_file: SourceFile) -> FileRead | Skipped:
+    """Parse and extract the bytes of one file (a notebook's JSON for a .ipynb); never
+    raises for what the bytes hold."""
+    skipped: tuple[str, ...] = ()
     if source_file.path.endswith(".ipynb"):
         try:
             source, skipped = read_notebook(data)
