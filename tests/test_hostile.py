@@ -266,3 +266,50 @@ def test_a_method_named_like_its_class_does_not_hang_the_graph(tmp_path: Path) -
     mapped = json.loads(runner.invoke(app, ["map", str(repo), "--json", "--top", "0"]).stdout)
     kinds = {s["id"]: s["kind"] for s in mapped["symbols"]}
     assert kinds["tinyseg.same.Decoder"] == "class" and kinds["tinyseg.same.Decoder.Decoder"] == "method"
+
+
+PAPER_WORDS = (
+    "Method. The encoder turns each image into a grid of features, and the mask head "
+    "thresholds those features into a binary mask; training minimises the loss of the mask "
+    "against the labels over many images of the dataset."
+)
+
+
+def test_pdf_that_inflates_to_a_gibibyte_is_left_out_or_refused(tmp_path: Path) -> None:
+    """A 1 MB PDF page inflating to 1 GiB: pypdf stops it at its limit; that page is left
+    out with a warning and the rest of the paper is aligned; three such pages refuse
+    the file with one line. Neither takes long, nor much memory."""
+    from tests.hostile import inflating_stream, text_stream, write_pdf
+
+    bomb = inflating_stream(1)
+    assert len(bomb) < 1_100_000
+    one = write_pdf(tmp_path / "one.pdf", [(text_stream(PAPER_WORDS), None), (bomb, "FlateDecode")])
+    three = write_pdf(tmp_path / "three.pdf", [(text_stream(PAPER_WORDS), None)] + [(bomb, "FlateDecode")] * 3)
+    env = env_for(tmp_path)
+
+    partial = localread("paper", str(BASE), str(one), "--no-llm", "--json", env=env)
+    assert_warned(partial, f"{one}: 1 page left out (page 2: it inflates past pypdf's safety limit on decompressed data)")
+    assert json.loads(partial.stdout)["sections"], partial.stdout
+
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+    refused = runner.invoke(app, ["paper", str(BASE), str(three), "--no-llm"])
+    assert refused.exit_code == 1
+    line = refused.stderr.strip()
+    assert "\n" not in line and line.startswith(f"error: {three}: 3 pages cannot be read"), line
+    assert "decompression bomb" in line and "pdftotext" in line
+
+
+def test_pdf_page_with_megabytes_of_content_is_left_out(tmp_path: Path) -> None:
+    """A few KB of PDF can hold megabytes of text operations, which pypdf extracts at
+    about a megabyte a second: such a page is left out, not read for minutes."""
+    import zlib
+
+    from tests.hostile import text_stream, write_pdf
+
+    content = text_stream("mask " * 40) * 60_000  # 13 MiB of text operations
+    heavy = zlib.compress(content)
+    pdf = write_pdf(tmp_path / "heavy.pdf", [(text_stream(PAPER_WORDS), None), (heavy, "FlateDecode")])
+    assert pdf.stat().st_size < 200_000
+    result = runner.invoke(app, ["paper", str(BASE), str(pdf), "--no-llm", "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"page 2: {len(content) >> 20} MiB of page content, over the 4 MiB a page may have" in result.stderr

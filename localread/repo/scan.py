@@ -117,6 +117,7 @@ def scan(root: Path) -> Scan:
             continue
         if size > MAX_FILE_BYTES:
             counts.skipped_large += 1
+            counts.note(f"{rel}: over {MAX_FILE_BYTES >> 20} MiB, not read")
             continue
         try:
             with open(root / rel, "rb") as fh:
@@ -126,6 +127,7 @@ def scan(root: Path) -> Scan:
             continue
         if b"\0" in head:
             counts.skipped_binary += 1
+            counts.note(f"{rel}: binary, not read")
             continue
         py_paths.append((rel, size))
     py_paths.sort()
