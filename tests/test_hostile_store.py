@@ -157,6 +157,46 @@ def test_full_cache_disk_is_one_line_and_leaves_no_temporary_store(tmp_path: Pat
             assert "Traceback" not in "\n".join(err), where
 
 
+KEEP = """
+import sys
+from pathlib import Path
+from localread.store import Entry, Store, make_key
+with Store.open(Path(sys.argv[1])) as store:
+    if sys.argv[2] == "put":
+        store.put(Entry(key=make_key("code", {"n": 1}), kind="code", summary="Kept.", model_sha256="m", prompt_version="p"))
+    print(store.count())
+"""
+
+
+def test_full_cache_disk_keeps_the_summaries_already_made(tmp_path: Path) -> None:
+    prefix = full_disk_prefix()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    store = cache / STORE_NAME
+    keep = [sys.executable, "-c", KEEP, str(store)]
+    summarize = [sys.executable, "-m", "localread", "summarize", str(BASE), "--out", str(tmp_path / "out")]
+    script = "\n".join([
+        'mount -t tmpfs -o size=256k tmpfs "$C"',
+        " ".join(shlex.quote(a) for a in [*keep, "put"]) + ' > "$R/before"',
+        'head -c 300000 /dev/zero > "$C/fill" 2>/dev/null; rm -f "$C/analysis"/*',
+        " ".join(shlex.quote(a) for a in summarize) + ' > /dev/null 2> "$R/err"; echo $? > "$R/rc"',
+        'rm "$C/fill"',
+        " ".join(shlex.quote(a) for a in [*keep, "read"]) + ' > "$R/after"',
+        'ls -A "$C" > "$R/ls"; umount "$C"',
+    ])
+    results = tmp_path / "results"
+    results.mkdir()
+    env = {**os.environ, "C": str(cache), "R": str(results), "LOCALREAD_CACHE_DIR": str(cache),
+           "LOCALREAD_MODEL": str(tmp_path / "no-model.gguf"), "TMPDIR": str(tmp_path)}
+    subprocess.run([*prefix, "sh", "-c", script], env=env, check=True, timeout=300)
+    err = (results / "err").read_text().strip().splitlines()
+    assert int((results / "rc").read_text()) == 1 and len(err) == 1 and err[0].startswith("error: "), err
+    assert f"the store {store}" in err[0]
+    assert (results / "before").read_text().strip() == "1"
+    assert (results / "after").read_text().strip() == "1"  # the summary made before is still there
+    assert not any(".bad-" in n or n.endswith(".tmp") for n in (results / "ls").read_text().split())
+
+
 def test_leftovers_of_a_killed_creation_are_removed(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
