@@ -5,16 +5,33 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXAMPLE ?= examples/segment_demo
 
-.PHONY: setup demo test test-fast bench lint clean
+LOCK   := constraints.txt
+LOCKENV := .lock-venv
+
+.PHONY: setup demo test test-fast bench lint clean lock
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every package at the exact version of constraints.txt (build dependencies of
+# llama-cpp-python's source build included, through PIP_CONSTRAINT), so a fresh
+# machine gets what CI tested.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[llm,dev]'
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(BIN)/python -m pip install -q pip
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(BIN)/python -m pip install -q -e '.[llm,dev]'
 	$(BIN)/localread models path >/dev/null
 	touch $(STAMP)
+
+# Regenerate constraints.txt from the newest releases pyproject.toml allows; then run
+# `make test` (and `make demo`) before committing it.
+lock:
+	rm -rf $(LOCKENV)
+	$(PYTHON) -m venv $(LOCKENV)
+	$(LOCKENV)/bin/python -m pip install -q --upgrade pip setuptools wheel
+	$(LOCKENV)/bin/python -m pip install -q '.[llm,dev]' scikit-build-core
+	{ echo "# Exact versions for make setup (CPython 3.11, Linux). Regenerate: make lock"; \
+	  $(LOCKENV)/bin/python -m pip freeze --all --exclude localread; } > $(LOCK)
+	rm -rf $(LOCKENV) build
 
 demo: setup
 	$(BIN)/localread tour $(EXAMPLE)
@@ -30,9 +47,10 @@ bench: setup
 	$(BIN)/python benchmarks/explain_latency.py
 	$(BIN)/python benchmarks/summarize_throughput.py
 	$(BIN)/python benchmarks/paper_recall.py
+	$(BIN)/python benchmarks/tour_fidelity.py
 
 lint: setup
 	$(BIN)/python -m ruff check localread tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOCKENV) build *.egg-info

@@ -40,15 +40,15 @@ from localread.config import load_settings
 from localread.llm.engine import choose_n_ctx, open_engine, physical_cores
 from localread.llm.models import resolve_model
 from localread.repo.analysis import analyze
+from localread.sentences import first_sentence
 from localread.store import Store
 from localread.summarize import (
     STOPS,
     Options,
     PromptBuilder,
     Report,
-    first_sentence,
+    instructions,
     summarize,
-    templates,
 )
 
 DEFAULT_REPO = Path(__file__).resolve().parent.parent / "examples" / "segment_demo"
@@ -63,7 +63,7 @@ def raw_rates(model_path: Path, n_ctx: int, n_threads: int, prompts: list[str]) 
         n_threads_batch=n_threads, n_gpu_layers=0, swa_full=True, verbose=False,
     )
     try:
-        shared = llm.tokenize(templates()["instructions"].encode("utf-8"))
+        shared = llm.tokenize(instructions().encode("utf-8"))
         text = "\n\n".join(prompts).encode("utf-8")
         block = llm.tokenize(text, add_bos=False)[:256]
         prompt_rates = []
@@ -118,7 +118,7 @@ def unit_prompts(report: Report, n_ctx: int) -> list[tuple[str, int]]:
         inputs = report.plan.inputs[uid]
         summaries = {d: first_sentence(report.results[d].summary) or "(no summary)" for d in inputs}
         prompt = builder.build(report.plan.units[uid], summaries)
-        out.append((templates()["instructions"] + prompt.header + prompt.body, prompt.max_tokens))
+        out.append((instructions() + prompt.header + prompt.body, prompt.max_tokens))
     return out
 
 

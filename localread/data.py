@@ -6,8 +6,10 @@ parent links) is a dotted string; storage keys are the store's concern.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 
 class ChunkKind(StrEnum):
@@ -98,15 +100,111 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Parameter:
+    """A parameter as a caller passes it (`*args` and `**kwargs` keep their stars);
+    annotation and default as written in the source."""
+
+    name: str
+    annotation: str | None
+    default: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A chunk that calls (or instantiates) this one, at `path:line`."""
+
+    id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Callee:
+    """A repository symbol this chunk calls, at `path:line`. summary: what an earlier
+    `summarize` said of it (None when nothing is known)."""
+
+    id: str
+    at: str
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactsCard:
+    """What static analysis knows of a chunk, exactly (built by localread.facts).
+
+    Lists keep source order and are cut to a few entries where a chunk has many.
+    bases / methods: classes only; defines: modules only (None for other kinds, and
+    then absent from the JSON). reading_path: the chunk's place on the default tour,
+    None when no tour was given."""
+
+    id: str
+    kind: ChunkKind
+    path: str
+    start: int
+    end: int
+    signature: str
+    decorators: tuple[str, ...]
+    docstring: str | None
+    parameters: tuple[Parameter, ...]
+    returns: str | None
+    returned: tuple[str, ...]
+    raises: tuple[str, ...]
+    attributes_read: tuple[str, ...]
+    attributes_written: tuple[str, ...]
+    callers: tuple[Caller, ...]
+    callees: tuple[Callee, ...]
+    outline: tuple[str, ...]
+    reading_path: str | None
+    bases: tuple[str, ...] | None = None
+    methods: tuple[str, ...] | None = None
+    defines: tuple[str, ...] | None = None
+
+    def with_summaries(self, summaries: Mapping[str, str]) -> FactsCard:
+        """A new card whose callees carry summaries.get(callee id) (None where it has
+        none, replacing what the card had)."""
+        return replace(self, callees=tuple(replace(c, summary=summaries.get(c.id)) for c in self.callees))
+
+    def to_json(self) -> dict[str, Any]:
+        """The `facts` object of `explain --json` (DESIGN.md), keys in this order."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": str(self.kind),
+            "path": self.path,
+            "start": self.start,
+            "end": self.end,
+            "signature": self.signature,
+            "decorators": list(self.decorators),
+            "docstring": self.docstring,
+            "parameters": [{"name": p.name, "annotation": p.annotation, "default": p.default} for p in self.parameters],
+            "returns": self.returns,
+            "returned": list(self.returned),
+            "raises": list(self.raises),
+            "attributes_read": list(self.attributes_read),
+            "attributes_written": list(self.attributes_written),
+            "callers": [{"id": c.id, "at": c.at} for c in self.callers],
+            "callees": [{"id": c.id, "at": c.at, "summary": c.summary} for c in self.callees],
+            "outline": list(self.outline),
+        }
+        if self.bases is not None:
+            out["bases"] = list(self.bases)
+        if self.methods is not None:
+            out["methods"] = list(self.methods)
+        if self.defines is not None:
+            out["defines"] = list(self.defines)
+        out["reading_path"] = self.reading_path
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """What `explain` produces for a chunk: static facts, model narrative, grounding.
 
     source: where the narrative comes from (NarrativeSource); rejected: why each model
     answer that was not kept was rejected, in order (e.g. it repeated the prompt's
-    worked example)."""
+    worked example). elided_lines: source lines the last prompt left out to fit the
+    model's context; None when no prompt was built (--no-llm)."""
 
     id: str
-    facts: dict
+    facts: FactsCard
     narrative: str
     unverified: tuple[str, ...]
     model_name: str
@@ -115,6 +213,14 @@ class Explanation:
     condensed: bool = False
     source: NarrativeSource = NarrativeSource.MODEL
     rejected: tuple[str, ...] = ()
+    elided_lines: int | None = None
+
+    @property
+    def condensed_note(self) -> str | None:
+        """What the reader is told when the prompt left source out, else None."""
+        if not self.elided_lines:
+            return None
+        return f"{self.elided_lines} source lines were elided to fit the model's context"
 
 
 @dataclass(slots=True)

@@ -20,19 +20,20 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from localread.data import Chunk, Explanation, NarrativeSource
+from localread.data import Chunk, Explanation, FactsCard, NarrativeSource
 from localread.facts import facts_card, facts_text
 from localread.grounding import REPEAT_NGRAM, find_repeat, repo_identifiers, unverified_names
 from localread.llm.engine import Completion, Engine
 from localread.llm.prompts import (
-    PROMPT_VERSION,
     BudgetedPrompt,
     Summary,
     chunk_prompt,
+    prompt_version,
     tour_step_prompt,
 )
 from localread.repo.analysis import Repo
 from localread.repo.tour import Tour
+from localread.sentences import first_sentence
 
 # How many earlier tour steps a step's prompt recalls (the latest ones).
 ALREADY_READ = 6
@@ -47,9 +48,9 @@ def call_lines(repo: Repo, chunk: Chunk) -> set[int]:
     return {site.line for site in repo.graph.calls.get(chunk.id, []) if site.targets}
 
 
-def callee_summaries(card: dict[str, Any], summaries: dict[str, str]) -> list[Summary]:
+def callee_summaries(card: FactsCard, summaries: dict[str, str]) -> list[Summary]:
     """One-line summaries of the chunk's repo callees that are known, in call order."""
-    return [Summary(c["id"], summaries[c["id"]]) for c in card["callees"] if summaries.get(c["id"])]
+    return [Summary(c.id, summaries[c.id]) for c in card.callees if summaries.get(c.id)]
 
 
 def explain_chunk(
@@ -61,20 +62,20 @@ def explain_chunk(
     tour: Tour | None = None,
     summaries: dict[str, str] | None = None,
     on_text: Callable[[str], None] | None = None,
-    card: dict[str, Any] | None = None,
+    card: FactsCard | None = None,
 ) -> Explanation:
     """Explain one chunk. on_text receives the narrative as it is generated (the
     answer prefix first). summaries: known one-line summaries of repo symbols, used
-    for the chunk's callees. card: the chunk's facts card, when already built."""
-    card = card if card is not None else facts_card(repo, chunk.id, tour)
-    build = partial(chunk_prompt, engine, **_prompt_parts(repo, chunk, card, summaries or {}), max_tokens=max_tokens)
+    for the chunk's callees (the explanation's card carries them). card: the chunk's
+    facts card, when already built."""
+    known = summaries or {}
+    card = (card if card is not None else facts_card(repo, chunk.id, tour)).with_summaries(known)
+    build = partial(chunk_prompt, engine, **_prompt_parts(repo, chunk, card, known), max_tokens=max_tokens)
     return _run(repo, chunk, engine, build, card, on_text)
 
 
-def _prompt_parts(repo: Repo, chunk: Chunk, card: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
-    """What every chunk prompt carries; fills the card's callee summaries from known."""
-    for callee in card["callees"]:
-        callee["summary"] = known.get(callee["id"])
+def _prompt_parts(repo: Repo, chunk: Chunk, card: FactsCard, known: dict[str, str]) -> dict[str, Any]:
+    """What every chunk prompt carries."""
     return {
         "chunk_id": chunk.id,
         "kind": str(chunk.kind),
@@ -92,7 +93,7 @@ def _run(
     chunk: Chunk,
     engine: Engine,
     build: Callable[..., BudgetedPrompt],
-    card: dict[str, Any],
+    card: FactsCard,
     on_text: Callable[[str], None] | None,
 ) -> Explanation:
     """Ask the model with build(retry=False); when the answer repeats what the prompt
@@ -206,15 +207,12 @@ def _explanation(
     chunk: Chunk,
     engine: Engine,
     prompt: BudgetedPrompt,
-    card: dict[str, Any],
+    card: FactsCard,
     narrative: str,
     unverified: tuple[str, ...],
     source: NarrativeSource,
     rejected: tuple[str, ...],
 ) -> Explanation:
-    card["condensed"] = (
-        f"{prompt.elided_lines} source lines were elided to fit the model's context" if prompt.condensed else None
-    )
     return Explanation(
         id=chunk.id,
         facts=card,
@@ -226,24 +224,16 @@ def _explanation(
         condensed=prompt.condensed and source is not NarrativeSource.STATIC,
         source=source,
         rejected=rejected,
+        elided_lines=prompt.elided_lines,
     )
 
 
-def static_explanation(chunk: Chunk, card: dict[str, Any]) -> Explanation:
+def static_explanation(chunk: Chunk, card: FactsCard) -> Explanation:
     """What `--no-llm` reports: the facts alone, no narrative, nothing to verify."""
     return Explanation(
         id=chunk.id, facts=card, narrative="", unverified=(), model_name="", model_sha256="",
-        prompt_version=PROMPT_VERSION, source=NarrativeSource.STATIC,
+        prompt_version=prompt_version(), source=NarrativeSource.STATIC,
     )
-
-
-def first_sentence(text: str) -> str:
-    """The narrative's first sentence, as the one-line summary of a step."""
-    flat = " ".join(text.split())
-    for end in (". ", "! ", "? "):
-        if end in flat:
-            return flat.split(end, 1)[0] + end.strip()
-    return flat
 
 
 def narrate_tour(
@@ -266,7 +256,7 @@ def narrate_tour(
         chunk = repo.chunks[step.id]
         if on_step is not None:
             on_step(n, step)
-        card = facts_card(repo, chunk.id, tour)
+        card = facts_card(repo, chunk.id, tour).with_summaries(known)
         build = partial(
             tour_step_prompt, engine, step=n, reason=step.reason, max_tokens=max_tokens,
             already_read=read[-ALREADY_READ:], **_prompt_parts(repo, chunk, card, known),
@@ -275,7 +265,7 @@ def narrate_tour(
         out[step.id] = explanation
         # What later steps are told about this one: a static step has only its
         # docstring to offer, and nothing when it has none.
-        summary = first_sentence(explanation.narrative or card.get("docstring") or "")
+        summary = first_sentence(explanation.narrative or card.docstring, limit=None)
         if summary:
             known.setdefault(step.id, summary)
             read.append(Summary(step.id, summary))
@@ -285,14 +275,18 @@ def narrate_tour(
 
 
 def explain_json(repo: Repo, explanation: Explanation) -> dict[str, Any]:
-    """The `explain --json` shape of DESIGN.md."""
+    """The `explain --json` shape of DESIGN.md. Once a prompt was built, the facts
+    also say what it left out of the source (`condensed`, null when nothing)."""
     chunk = repo.chunks[explanation.id]
+    facts = explanation.facts.to_json()
+    if explanation.elided_lines is not None:
+        facts["condensed"] = explanation.condensed_note
     return {
         "id": chunk.id,
         "path": chunk.path,
         "start": chunk.start,
         "end": chunk.end,
-        "facts": explanation.facts,
+        "facts": facts,
         "narrative": explanation.narrative,
         "unverified": list(explanation.unverified),
         "model": {"name": explanation.model_name or None, "sha256": explanation.model_sha256 or None},

@@ -1,6 +1,6 @@
 """The facts card of a chunk: what static analysis knows about it, exactly.
 
-`facts_card(repo, chunk_id, tour=None)` returns a JSON-ready dict: signature,
+`facts_card(repo, chunk_id, tour=None)` returns a FactsCard (localread.data): signature,
 parameters (defaults, annotations), return annotation and returned expressions,
 docstring summary, callers, repo callees, a call outline (calls in source order with
 the loop or branch each sits in), attributes of `self` read and written, exceptions
@@ -10,9 +10,9 @@ the compact text a prompt carries. Nothing here runs the repository's code.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
-from localread.data import Chunk, ChunkKind, EdgeKind
+from localread.data import Callee, Caller, Chunk, ChunkKind, EdgeKind, FactsCard, Parameter
 from localread.repo.analysis import Repo
 from localread.repo.graph import Param
 from localread.repo.tour import Tour
@@ -20,29 +20,32 @@ from localread.repo.tour import Tour
 MAX_LISTED = 12
 
 
-def facts_card(repo: Repo, chunk_id: str, tour: Tour | None = None) -> dict[str, Any]:
+def facts_card(repo: Repo, chunk_id: str, tour: Tour | None = None) -> FactsCard:
+    """The card of one chunk; its callees carry no summary yet (FactsCard.with_summaries).
+    tour: the reading path the card places the chunk on. Raises KeyError for an id
+    that is not a chunk of repo."""
     chunk = repo.chunks[chunk_id]
-    card: dict[str, Any] = {
-        "id": chunk.id,
-        "kind": str(chunk.kind),
-        "path": chunk.path,
-        "start": chunk.start,
-        "end": chunk.end,
-        "signature": chunk.signature,
-        "decorators": list(chunk.decorators),
-        "docstring": _summary(chunk.docstring),
-    }
-    card.update(_code_facts(repo, chunk))
-    card["callers"] = _callers(repo, chunk)
-    card["callees"] = _callees(repo, chunk)
-    card["outline"] = _outline(repo, chunk)
-    if chunk.kind is ChunkKind.CLASS:
-        card["bases"] = [e.target for e in repo.graph.callees(chunk.id) if e.kind is EdgeKind.INHERITS]
-        card["methods"] = [c.name for c in repo.chunks.values() if c.parent == chunk.id and c.kind is ChunkKind.METHOD]
-    if chunk.kind is ChunkKind.MODULE:
-        card["defines"] = [c.qualname for c in repo.chunks.values() if c.parent == chunk.id]
-    card["reading_path"] = _place(tour, chunk)
-    return card
+    is_class = chunk.kind is ChunkKind.CLASS
+    return FactsCard(
+        id=chunk.id,
+        kind=chunk.kind,
+        path=chunk.path,
+        start=chunk.start,
+        end=chunk.end,
+        signature=chunk.signature,
+        decorators=tuple(chunk.decorators),
+        docstring=_summary(chunk.docstring),
+        **_code_facts(repo, chunk)._asdict(),
+        callers=_callers(repo, chunk),
+        callees=_callees(repo, chunk),
+        outline=_outline(repo, chunk),
+        reading_path=_place(tour, chunk),
+        bases=tuple(e.target for e in repo.graph.callees(chunk.id) if e.kind is EdgeKind.INHERITS) if is_class else None,
+        methods=tuple(c.name for c in repo.chunks.values() if c.parent == chunk.id and c.kind is ChunkKind.METHOD)
+        if is_class else None,
+        defines=tuple(c.qualname for c in repo.chunks.values() if c.parent == chunk.id)
+        if chunk.kind is ChunkKind.MODULE else None,
+    )
 
 
 def _summary(docstring: str | None) -> str | None:
@@ -51,24 +54,24 @@ def _summary(docstring: str | None) -> str | None:
     return docstring.strip().split("\n\n", 1)[0].replace("\n", " ").strip()
 
 
-def _callers(repo: Repo, chunk: Chunk) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
+def _callers(repo: Repo, chunk: Chunk) -> tuple[Caller, ...]:
+    seen: dict[str, Caller] = {}
     for edge in sorted(repo.graph.callers(chunk.id), key=lambda e: (e.path, e.line, e.source)):
         if edge.kind in (EdgeKind.CALLS, EdgeKind.INSTANTIATES) and edge.source not in seen:
-            seen[edge.source] = {"id": edge.source, "at": f"{edge.path}:{edge.line}"}
-    return list(seen.values())[:MAX_LISTED]
+            seen[edge.source] = Caller(edge.source, f"{edge.path}:{edge.line}")
+    return tuple(seen.values())[:MAX_LISTED]
 
 
-def _callees(repo: Repo, chunk: Chunk) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
+def _callees(repo: Repo, chunk: Chunk) -> tuple[Callee, ...]:
+    seen: dict[str, Callee] = {}
     for site in repo.graph.calls.get(chunk.id, []):
         for target in site.targets:
             if target not in seen:
-                seen[target] = {"id": target, "at": f"{chunk.path}:{site.line}", "summary": None}
-    return list(seen.values())
+                seen[target] = Callee(target, f"{chunk.path}:{site.line}")
+    return tuple(seen.values())
 
 
-def _outline(repo: Repo, chunk: Chunk) -> list[str]:
+def _outline(repo: Repo, chunk: Chunk) -> tuple[str, ...]:
     """`for block in self.blocks: block(...) -> Block.forward` lines, in source order.
     `[unresolved]` marks only calls that look like calls into the repository; a method
     of a value of unknown type (`masks[0].numpy()`) is shown as written."""
@@ -83,7 +86,7 @@ def _outline(repo: Repo, chunk: Chunk) -> list[str]:
         else:
             what = f"{site.text}(...) [{site.external}]"
         lines.append(f"{site.context}: {what}" if site.context else what)
-    return lines
+    return tuple(lines)
 
 
 def _place(tour: Tour | None, chunk: Chunk) -> str | None:
@@ -95,22 +98,32 @@ def _place(tour: Tour | None, chunk: Chunk) -> str | None:
     return f"not on the reading path from {tour.entry.path}"
 
 
-def _code_facts(repo: Repo, chunk: Chunk) -> dict[str, Any]:
+class _CodeFacts(NamedTuple):
+    """The card's fields read from the chunk's own code (see _code_facts)."""
+
+    parameters: tuple[Parameter, ...] = ()
+    returns: str | None = None
+    returned: tuple[str, ...] = ()
+    raises: tuple[str, ...] = ()
+    attributes_read: tuple[str, ...] = ()
+    attributes_written: tuple[str, ...] = ()
+
+
+def _code_facts(repo: Repo, chunk: Chunk) -> _CodeFacts:
     """Parameters, returns, raises and self attributes, as the symbol graph read them
     from the chunk's own code (a class: its constructor's parameters)."""
     facts = repo.graph.facts.get(chunk.id)
     if facts is None:
-        return {"parameters": [], "returns": None, "returned": [], "raises": [],
-                "attributes_read": [], "attributes_written": []}
+        return _CodeFacts()
     written = set(facts.writes)
-    return {
-        "parameters": [_parameter(p) for p in facts.params if not _is_receiver(p, chunk)],
-        "returns": facts.returns,
-        "returned": list(facts.returned[:MAX_LISTED]),
-        "raises": list(facts.raises[:MAX_LISTED]),
-        "attributes_read": [a for a in facts.reads if a not in written][:MAX_LISTED],
-        "attributes_written": list(facts.writes[:MAX_LISTED]),
-    }
+    return _CodeFacts(
+        parameters=tuple(_parameter(p) for p in facts.params if not _is_receiver(p, chunk)),
+        returns=facts.returns,
+        returned=tuple(facts.returned[:MAX_LISTED]),
+        raises=tuple(facts.raises[:MAX_LISTED]),
+        attributes_read=tuple(a for a in facts.reads if a not in written)[:MAX_LISTED],
+        attributes_written=tuple(facts.writes[:MAX_LISTED]),
+    )
 
 
 def _is_receiver(param: Param, chunk: Chunk) -> bool:
@@ -122,41 +135,44 @@ def _is_receiver(param: Param, chunk: Chunk) -> bool:
     )
 
 
-def _parameter(param: Param) -> dict[str, Any]:
+def _parameter(param: Param) -> Parameter:
     stars = {"var_positional": "*", "var_keyword": "**"}.get(param.kind, "")
-    return {"name": stars + param.name, "annotation": param.annotation, "default": param.default}
+    return Parameter(stars + param.name, param.annotation, param.default)
 
 
-def facts_text(card: dict[str, Any]) -> str:
+def parameter_text(param: Parameter) -> str:
+    """`name: annotation = default`, each part only when the source has it."""
+    return param.name + (f": {param.annotation}" if param.annotation else "") + (
+        f" = {param.default}" if param.default else ""
+    )
+
+
+def facts_text(card: FactsCard) -> str:
     """The card as `- label: value` lines for a prompt. Callee summaries are not here:
     prompts carry them in their own section."""
-    lines = [f"- signature: `{card['signature']}`"]
-    if card.get("decorators"):
-        lines.append("- decorators: " + ", ".join(f"`@{d}`" for d in card["decorators"]))
-    if card.get("docstring"):
-        lines.append(f"- docstring: {card['docstring']}")
-    params = [
-        p["name"] + (f": {p['annotation']}" if p["annotation"] else "") + (f" = {p['default']}" if p["default"] else "")
-        for p in card.get("parameters", [])
-    ]
-    if params:
-        lines.append("- parameters: " + ", ".join(f"`{p}`" for p in params))
-    if card.get("bases"):
-        lines.append("- bases: " + ", ".join(f"`{b}`" for b in card["bases"]))
-    if card.get("methods"):
-        lines.append("- methods: " + ", ".join(f"`{m}`" for m in card["methods"]))
-    if card.get("defines"):
-        lines.append("- defines: " + ", ".join(f"`{d}`" for d in card["defines"][:MAX_LISTED]))
-    if card.get("outline"):
-        lines.append("- calls, in order: " + "; ".join(f"`{line}`" for line in card["outline"][: MAX_LISTED * 2]))
-    if card.get("attributes_written"):
-        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in card["attributes_written"]))
-    if card.get("attributes_read"):
-        lines.append("- reads: " + ", ".join(f"`self.{a}`" for a in card["attributes_read"]))
-    if card.get("returns") or card.get("returned"):
-        lines.append("- returns: " + ", ".join(f"`{r}`" for r in filter(None, [card.get("returns"), *card.get("returned", [])])))
-    if card.get("raises"):
-        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card["raises"]))
-    if card.get("callers"):
-        lines.append("- called by: " + ", ".join(f"`{c['id']}` ({c['at']})" for c in card["callers"][:4]))
+    lines = [f"- signature: `{card.signature}`"]
+    if card.decorators:
+        lines.append("- decorators: " + ", ".join(f"`@{d}`" for d in card.decorators))
+    if card.docstring:
+        lines.append(f"- docstring: {card.docstring}")
+    if card.parameters:
+        lines.append("- parameters: " + ", ".join(f"`{parameter_text(p)}`" for p in card.parameters))
+    if card.bases:
+        lines.append("- bases: " + ", ".join(f"`{b}`" for b in card.bases))
+    if card.methods:
+        lines.append("- methods: " + ", ".join(f"`{m}`" for m in card.methods))
+    if card.defines:
+        lines.append("- defines: " + ", ".join(f"`{d}`" for d in card.defines[:MAX_LISTED]))
+    if card.outline:
+        lines.append("- calls, in order: " + "; ".join(f"`{line}`" for line in card.outline[: MAX_LISTED * 2]))
+    if card.attributes_written:
+        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in card.attributes_written))
+    if card.attributes_read:
+        lines.append("- reads: " + ", ".join(f"`self.{a}`" for a in card.attributes_read))
+    if card.returns or card.returned:
+        lines.append("- returns: " + ", ".join(f"`{r}`" for r in filter(None, [card.returns, *card.returned])))
+    if card.raises:
+        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card.raises))
+    if card.callers:
+        lines.append("- called by: " + ", ".join(f"`{c.id}` ({c.at})" for c in card.callers[:4]))
     return "\n".join(lines)

@@ -12,11 +12,10 @@ import pytest
 from localread.config import Settings
 from localread.errors import LocalreadError
 from localread.llm import engine as engine_mod
-from localread.llm import models
+from localread.llm import gguf, models
 from localread.llm.engine import (
     DEFAULT_N_CTX,
     Completion,
-    FakeEngine,
     LlamaEngine,
     Prompt,
     choose_n_ctx,
@@ -24,6 +23,7 @@ from localread.llm.engine import (
     physical_cores,
 )
 from localread.llm.models import ChatStyle
+from tests.fakes import FakeEngine
 
 SHARED = (
     "The following are notes about small Python functions. Each note names the "
@@ -250,10 +250,10 @@ def _with_chat_template(src: Path, dest: Path, template: str) -> Path:
     with src.open("rb") as fh:
         head = fh.read(24)
         version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:])
-        r = models._Reader(fh, src, size, start=24)
+        r = gguf._Reader(fh, src, size, start=24)
         for _ in range(n_kv):
             key = r.string()
-            models._read_value(r, r.unpack("I"), src, key)
+            gguf._read_value(r, r.unpack("I"), src, key)
         kv_end = r.offset
         for _ in range(n_tensors):
             r.string()

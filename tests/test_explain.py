@@ -1,4 +1,5 @@
-"""explain: facts card, targets, grounding, the CLI, and the real default model."""
+"""explain: targets, grounding, narratives and their checks, the CLI, and the real
+default model. The facts card itself: tests/test_facts.py."""
 
 from __future__ import annotations
 
@@ -12,15 +13,14 @@ from typer.testing import CliRunner
 from localread.cli import app
 from localread.data import NarrativeSource
 from localread.errors import LocalreadError
-from localread.explain import explain_chunk, explain_json, first_sentence, narrate_tour
-from localread.facts import facts_card, facts_text
+from localread.explain import explain_chunk, explain_json, narrate_tour
 from localread.grounding import find_repeat, repo_identifiers, unverified_names
-from localread.llm.engine import FakeEngine
 from localread.llm.models import ChatStyle
 from localread.llm.prompts import worked_examples
 from localread.repo.analysis import analyze
 from localread.repo.tour import Tour, build_tour
 from localread.targets import resolve_target
+from tests.fakes import FakeEngine
 from tests.helpers import EXAMPLE
 
 runner = CliRunner()
@@ -29,77 +29,6 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def repo():
     return analyze(EXAMPLE)
-
-
-def test_facts_card_of_a_method(repo) -> None:
-    card = facts_card(repo, "segmenter.predictor.Segmenter.predict")
-    assert card["signature"] == "def predict(self, point: np.ndarray, multimask: bool = True)"
-    assert card["parameters"] == [
-        {"name": "point", "annotation": "np.ndarray", "default": None},
-        {"name": "multimask", "annotation": "bool", "default": "True"},
-    ]
-    assert card["docstring"] == "Masks and quality scores for one clicked point."
-    assert card["raises"] == ["RuntimeError"]
-    assert card["returned"] == ["masks[0].numpy(), scores[0].numpy()"]
-    assert set(card["attributes_read"]) >= {"features", "transform", "model", "original_size"}
-    assert card["attributes_written"] == []
-    callees = [c["id"] for c in card["callees"]]
-    assert callees == [
-        "segmenter.utils.transforms.ResizeLongestSide.apply_coords",
-        "segmenter.modeling.encoder.PromptEncoder.forward",
-        "segmenter.modeling.decoder.MaskDecoder.forward",
-        "segmenter.predictor.Segmenter._postprocess",
-    ]
-    assert any("MaskDecoder.forward" in line for line in card["outline"])
-    # A method of a library value of unknown type is shown as written, not as a miss.
-    assert "masks[0].numpy(...)" in card["outline"]
-    assert card["callers"][0]["id"] == "scripts.demo.main"
-    assert card["callers"][0]["at"].startswith("scripts/demo.py:")
-
-
-def test_facts_card_of_constructor_and_class(repo) -> None:
-    init = facts_card(repo, "segmenter.predictor.Segmenter.__init__")
-    assert init["attributes_written"] == ["model", "transform", "features"]
-    assert init["parameters"][1] == {"name": "image_size", "annotation": "int", "default": "1024"}
-    cls = facts_card(repo, "segmenter.modeling.encoder.ImageEncoder")
-    assert cls["methods"] == ["__init__", "forward"]
-    # A class card carries the parameters a caller passes to build one.
-    assert [p["name"] for p in cls["parameters"]] == ["depth", "width", "patch"]
-    assert "- parameters: `depth: int = 4`" in facts_text(cls)
-    text = facts_text(facts_card(repo, "segmenter.modeling.encoder.ImageEncoder.forward"))
-    assert "- calls, in order:" in text
-    assert "for block in self.blocks" in text
-
-
-def test_facts_card_of_star_parameters_and_unpacked_attributes(tmp_path: Path) -> None:
-    (tmp_path / "net.py").write_text(
-        "class Net:\n"
-        "    def __init__(self, *layers, scale: float = 1.0, **options):\n"
-        "        self.layers, self.options = layers, options\n"
-        "        self.scale = scale * self.gain\n"
-        "\n"
-        "    @classmethod\n"
-        "    def build(cls, cfg):\n"
-        "        return cls(cfg.depth)\n"
-    )
-    repo = analyze(tmp_path)
-    init = facts_card(repo, "net.Net.__init__")
-    assert init["parameters"] == [
-        {"name": "*layers", "annotation": None, "default": None},
-        {"name": "scale", "annotation": "float", "default": "1.0"},
-        {"name": "**options", "annotation": None, "default": None},
-    ]
-    assert init["attributes_written"] == ["layers", "options", "scale"]
-    assert init["attributes_read"] == ["gain"]
-    assert [p["name"] for p in facts_card(repo, "net.Net.build")["parameters"]] == ["cfg"]
-    assert facts_card(repo, "net.Net.build")["returned"] == ["cls(cfg.depth)"]
-
-
-def test_place_on_the_reading_path(repo) -> None:
-    tour = build_tour(repo, repo.entries[0])
-    card = facts_card(repo, "segmenter.predictor.Segmenter.predict", tour)
-    assert card["reading_path"].startswith("step ")
-    assert "on the reading path from scripts/demo.py" in card["reading_path"]
 
 
 def test_targets(repo) -> None:
@@ -151,13 +80,12 @@ def test_narrated_tour_remembers_what_was_read(repo) -> None:
     second = engine.history[1].prompt
     assert "Already read, in order:" in second
     assert f"`{tour.steps[0].id}`: It is step 1." in second
-    assert first_sentence("One two. Three.") == "One two."
 
 
 # --------------------------------------------------------------------------- copies
 
 # What Gemma 3 270M answered for the demo's `MaskDecoder` class and `Segmenter`
-# class, with the templates of PROMPT_VERSION 2 and 1: worked examples, word for word.
+# class, with the templates of prompt versions 2 and 1: worked examples, word for word.
 COPY_OF_CLASS_EXAMPLE = (
     "`MaskDecoder` is a small network that converts a mel spectrogram into sound. Its constructor "
     "builds two layers, `self.pre` and `self.up`; `forward` applies them in turn and squeezes the "

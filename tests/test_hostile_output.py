@@ -17,11 +17,12 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from localread.cli import app
-from localread.llm.engine import CompletionStream, FakeEngine, Prompt
+from localread.llm.engine import CompletionStream, Prompt
 from localread.render import markdown
 from localread.repo.analysis import analyze
 from localread.store import Store
 from localread.summarize import Options, Source, summarize
+from tests.fakes import FakeEngine
 from tests.helpers import FIXTURES
 from tests.hostile import env_for, localread, on_terminal, snapshot
 

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from localread.config import Settings, load_settings
 from localread.errors import LocalreadError
-from localread.llm import models
+from localread.llm import catalog as catalog_mod
+from localread.llm import models, registry
 from localread.llm.models import ChatStyle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +47,8 @@ def catalog(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
 
     def install(extra: str) -> None:
         text = (ROOT / "models" / "catalog.toml").read_text(encoding="utf-8") + "\n" + extra
-        parsed = models._parse_catalog(text, "test catalog")
-        monkeypatch.setattr(models, "_packaged_catalog", lambda: parsed)
+        parsed = catalog_mod._parse_catalog(text, "test catalog")
+        monkeypatch.setattr(catalog_mod, "_packaged_catalog", lambda: parsed)
 
     return install
 
@@ -330,7 +331,7 @@ def test_sha256_is_cached_by_size_and_mtime(tmp_path: Path, store: Path, make_gg
     first = models.cached_sha256(path, store)
     calls: list[Path] = []
     real = models.sha256_file
-    monkeypatch.setattr(models, "sha256_file", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(registry, "sha256_file", lambda p: calls.append(p) or real(p))
     assert models.cached_sha256(path, store) == first and calls == []
     path.write_bytes(path.read_bytes() + b"\0" * 32)  # changed: hashed again
     assert models.cached_sha256(path, store) != first and calls == [path]

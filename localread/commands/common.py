@@ -14,6 +14,7 @@ import typer
 
 from localread.config import Settings, load_settings
 from localread.errors import error_boundary
+from localread.logs import warnings_on_stderr
 
 if TYPE_CHECKING:
     from localread.repo.analysis import Repo
@@ -28,14 +29,16 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="Model: catalog na
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Guarantee that nothing touches the network.")]
 GpuOpt = Annotated[int | None, typer.Option("--n-gpu-layers", help="Layers to offload to the GPU (-1: all; default: all when the build supports it).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs on stderr.")]
+MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print Markdown on stdout.")]
 
 
 def guarded(func: F) -> F:
-    """Run a command body inside the error boundary (exit 1 / 130 / 3, one line)."""
+    """Run a command body inside the error boundary (exit 1 / 130 / 3, one line), with
+    the stages' log warnings shown on stderr as `warning: ...` lines."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with error_boundary():
+        with error_boundary(), warnings_on_stderr():
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -51,12 +54,11 @@ def repo_path(repo: Path | None) -> Path:
     return repo if repo is not None else Path.cwd()
 
 
-def analyze_repo(repo: Path | None, settings: Settings | None = None) -> Repo:
+def analyze_repo(repo: Path | None, settings: Settings) -> Repo:
     """The analysis of REPO (default: the current folder), reused from the analysis
     cache while the repository is unchanged unless the settings turn it off."""
     from localread.repo.analysis import analyze
 
-    settings = settings if settings is not None else load_settings()
     cache_dir = settings.cache_dir if settings.analysis_cache else None
     return analyze(repo_path(repo), cache_dir=cache_dir)
 
@@ -85,9 +87,11 @@ def split_repo_arg(args: list[str], name: str) -> tuple[Path, str]:
     raise typer.Exit(2)
 
 
-def model_settings(*, offline: bool, verbose: bool, **flags: Any) -> Settings:
-    """Settings from the flags (unset flags are None), with the offline guarantee
-    applied to this process when asked for."""
+def command_settings(*, offline: bool = False, verbose: bool = False, **flags: Any) -> Settings:
+    """The one settings path of every command: flags (unset flags are None) > env >
+    config file > defaults. When the result is offline (`--offline`,
+    LOCALREAD_OFFLINE, HF_HUB_OFFLINE=1 or `offline = true`), the guarantee is applied
+    to this process before the command does anything else."""
     settings = load_settings(offline=offline or None, verbose=verbose or None, **flags)
     if settings.offline:
         from localread.offline import enforce_offline

@@ -3,7 +3,7 @@ grounding check."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,12 +15,17 @@ from localread.commands.common import (
     OfflineOpt,
     VerboseOpt,
     analyze_repo,
+    command_settings,
     guarded,
-    model_settings,
     print_json,
     split_repo_arg,
     stored_summaries,
 )
+from localread.commands.supervise import run_supervised
+
+if TYPE_CHECKING:
+    from localread.data import Explanation
+    from localread.repo.analysis import Repo
 
 
 @guarded
@@ -40,19 +45,20 @@ def explain_command(
     from localread.targets import resolve_target
 
     repo_dir, target = split_repo_arg(args, "TARGET")
-    settings = model_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
+    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)
     card = explain.facts_card(repo, chunk.id, default_tour(repo, settings))
-    known = stored_summaries(settings, repo, [c["id"] for c in card["callees"]])
-    for callee in card["callees"]:
-        callee["summary"] = known.get(callee["id"])
+    known = stored_summaries(settings, repo, [c.id for c in card.callees])
+    card = card.with_summaries(known)
     if not json_out:
-        terminal.render_facts(card)
+        terminal.render_facts(card.to_json())
     if no_llm:
-        result = explain.static_explanation(chunk, card)
-    else:
+        _show(repo, explain.static_explanation(chunk, card), json_out=json_out)
+        return
+
+    def narrate() -> None:
         from localread.llm.engine import open_engine
 
         with open_engine(settings) as engine:
@@ -60,6 +66,16 @@ def explain_command(
             result = explain.explain_chunk(
                 repo, chunk, engine, max_tokens=settings.max_tokens, card=card, summaries=known, on_text=on_text
             )
+        _show(repo, result, json_out=json_out)
+
+    run_supervised(narrate, what=f"explaining {chunk.id}",
+                   after_crash="`--no-llm` shows its facts without the model")
+
+
+def _show(repo: Repo, result: Explanation, *, json_out: bool) -> None:
+    from localread import explain
+    from localread.render import terminal
+
     if json_out:
         print_json(explain.explain_json(repo, result))
     else:

@@ -8,14 +8,8 @@ from typing import Annotated
 
 import typer
 
-from localread.commands.common import guarded, print_json
-from localread.config import load_settings
+from localread.commands.common import JsonOpt, OfflineOpt, command_settings, guarded, print_json
 from localread.llm import models
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
-OfflineFlag = Annotated[
-    bool, typer.Option("--offline", help="Never touch the network (as HF_HUB_OFFLINE=1).")
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,9 +28,9 @@ def register(app: typer.Typer) -> None:
 
 
 @guarded
-def list_(json: JsonFlag = False) -> None:
+def list_(json: JsonOpt = False, offline: OfflineOpt = False) -> None:
     """Catalog presets and imported models, and which one runs by default."""
-    rows = models.list_models(load_settings())
+    rows = models.list_models(command_settings(offline=offline))
     if json:
         print_json([row.to_json() for row in rows])
         return
@@ -50,10 +44,11 @@ def list_(json: JsonFlag = False) -> None:
 @guarded
 def info(
     name: Annotated[str, typer.Argument(help="Catalog or registered name, or a .gguf path.")],
-    json: JsonFlag = False,
+    json: JsonOpt = False,
+    offline: OfflineOpt = False,
 ) -> None:
     """What a model file is: architecture, context length, chat template, sha256."""
-    facts = models.describe_model(load_settings(), name)
+    facts = models.describe_model(command_settings(offline=offline), name)
     if json:
         print_json(facts)
         return
@@ -66,18 +61,19 @@ def path(
     name: Annotated[
         str | None, typer.Argument(help="Model name or path (default: the configured model).")
     ] = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """Print the file the model resolves to, assembling the default model if needed."""
-    print(models.resolve_model(load_settings(), name).path)
+    print(models.resolve_model(command_settings(offline=offline), name).path)
 
 
 @guarded
 def pull(
     name: Annotated[str, typer.Argument(help="A catalog name (see `localread models list`).")],
-    offline: OfflineFlag = False,
+    offline: OfflineOpt = False,
 ) -> None:
     """Download a catalog model from the Hugging Face Hub and verify it."""
-    entry = models.pull_model(name, load_settings(offline=offline or None))
+    entry = models.pull_model(name, command_settings(offline=offline))
     print(f"{entry.name}: {entry.path} (sha256 {entry.sha256})", file=sys.stderr)
     print(entry.path)
 
@@ -86,9 +82,10 @@ def pull(
 def import_(
     file: Annotated[Path, typer.Argument(help="A .gguf file carried onto this machine.")],
     name: Annotated[str | None, typer.Option("--name", help="Register under this name.")] = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """Verify a GGUF file, copy it into the models dir and register it."""
-    entry = models.import_model(file, load_settings(), name=name)
+    entry = models.import_model(file, command_settings(offline=offline), name=name)
     print(f"imported {entry.name}: {entry.path} (sha256 {entry.sha256})", file=sys.stderr)
     print(entry.name)
 

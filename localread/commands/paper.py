@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from localread.commands.common import analyze_repo, guarded, print_json
-from localread.config import load_settings
+from localread.commands.common import (
+    GpuOpt,
+    JsonOpt,
+    MarkdownOpt,
+    ModelOpt,
+    OfflineOpt,
+    VerboseOpt,
+    analyze_repo,
+    command_settings,
+    guarded,
+    print_json,
+)
+from localread.commands.supervise import run_supervised
 from localread.errors import LocalreadError
+
+if TYPE_CHECKING:
+    from localread.paper import Alignment
 
 # readable=False: an unreadable path is a one-line error of ours (exit 1), not a usage box.
 FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False, readable=False)]
@@ -24,11 +38,12 @@ def paper_command(
     second: SecondArg = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Static alignment only, no model.")] = False,
     top: Annotated[int, typer.Option("--top", min=1, help="Matches shown per section.")] = 3,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")] = False,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown on stdout.")] = False,
-    model: Annotated[str | None, typer.Option("--model", help="Model name or .gguf path.")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Guarantee no network access.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs.")] = False,
+    json_out: JsonOpt = False,
+    markdown: MarkdownOpt = False,
+    model: ModelOpt = None,
+    offline: OfflineOpt = False,
+    n_gpu_layers: GpuOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Align the sections of PAPER with the code of REPO that implements them."""
     from localread.paper import align, code_view, read_paper
@@ -37,27 +52,34 @@ def paper_command(
 
     if json_out and markdown:
         raise LocalreadError("--json and --markdown both given; choose one")
+    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
     terminal.warn_pages(paper_file, paper.skipped)
-    settings = load_settings(model=model, offline=offline or None, verbose=verbose or None)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     view = code_view(repo)
     name = _display_path(paper_file, repo.root)
+    def show(alignment: Alignment) -> None:
+        if json_out:
+            print_json(alignment.to_json())
+        elif markdown:
+            sys.stdout.write(render.to_markdown(alignment, repo.chunks))
+        else:
+            render.render_table(alignment, repo.chunks, terminal.stdout)
+
     if no_llm:
-        alignment = align(paper, view, top=top, paper_name=name)
-    else:
+        show(align(paper, view, top=top, paper_name=name))
+        return
+
+    def with_the_model() -> None:
         from localread.paper.explain import CANDIDATES, with_model
 
         pool = align(paper, view, top=max(top, CANDIDATES), paper_name=name)
-        alignment = with_model(pool, paper, repo, view, settings, top=top)
-    if json_out:
-        print_json(alignment.to_json())
-    elif markdown:
-        sys.stdout.write(render.to_markdown(alignment, repo.chunks))
-    else:
-        render.render_table(alignment, repo.chunks, terminal.stdout)
+        show(with_model(pool, paper, repo, view, settings, top=top))
+
+    run_supervised(with_the_model, what="aligning the paper",
+                   after_crash="`--no-llm` gives the static alignment")
 
 
 def _display_path(paper: Path, root: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,12 +16,18 @@ from localread.commands.common import (
     VerboseOpt,
     analyze_repo,
     callees_of,
+    command_settings,
     guarded,
-    model_settings,
     print_json,
     stored_summaries,
 )
+from localread.commands.supervise import run_supervised
 from localread.data import Explanation
+
+if TYPE_CHECKING:
+    from localread.config import Settings
+    from localread.repo.analysis import Repo
+    from localread.repo.tour import Tour
 
 
 @guarded
@@ -30,8 +36,10 @@ def tour_command(
     entry: Annotated[str | None, typer.Option("--entry", help="Start from this file (or module); default: the top entry point.")] = None,
     no_llm: NoLlmOpt = False,
     json_out: JsonOpt = False,
-    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Deepest call chain followed (default 6).")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Most steps shown (default 40).")] = None,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Most calls below the entry's main code (default: no limit).")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="The step budget (default 40; a class and its constructor count as one).")] = None,
+    max_lines: Annotated[int | None, typer.Option("--max-lines", help="A budget of lines to read too (default: none).")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="The whole reading tree: no budget, no depth limit.")] = False,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
     n_gpu_layers: GpuOpt = None,
@@ -42,35 +50,49 @@ def tour_command(
     from localread.render import terminal
     from localread.repo.tour import build_tour, pick_entry
 
-    settings = model_settings(
-        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps
+    settings = command_settings(
+        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps,
+        max_lines=max_lines,
     )
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
-    tour = build_tour(result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps)
-    explanations: dict[str, Explanation] = {}
+    tour = build_tour(
+        result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps,
+        max_lines=settings.max_lines, everything=everything,
+    )
     steps = [s.id for s in tour.steps]
     stored = stored_summaries(settings, result, steps + callees_of(result, steps))
-    if no_llm and not json_out:
+    if not no_llm:
+        run_supervised(
+            lambda: _narrate(result, tour, settings, stored, json_out=json_out),
+            what="narrating the tour", after_crash="`localread tour --no-llm` shows it without the model",
+        )
+    elif json_out:
+        print_json(render_json.tour_json(result, tour, {}, stored))
+    else:
         terminal.render_tour(result, tour, stored)
-    elif not no_llm:
-        from localread.explain import narrate_tour
-        from localread.llm.engine import open_engine
 
-        with open_engine(settings) as engine:
-            printer = None if json_out else terminal.TourPrinter(result, tour)
-            done = narrate_tour(
-                result, tour, engine, max_tokens=settings.max_tokens,
-                summaries=stored,
-                on_step=printer.step if printer else None,
-                on_text=terminal.write_text if printer else None,
-                on_done=printer.done if printer else None,
-            )
-        explanations = done
-        if printer:
-            printer.finish()
+
+def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str], *, json_out: bool) -> None:
+    """The narrated tour: streamed to the terminal step by step, or printed as JSON."""
+    from localread.explain import narrate_tour
+    from localread.llm.engine import open_engine
+    from localread.render import json as render_json
+    from localread.render import terminal
+
+    with open_engine(settings) as engine:
+        printer = None if json_out else terminal.TourPrinter(repo, tour)
+        explanations: dict[str, Explanation] = narrate_tour(
+            repo, tour, engine, max_tokens=settings.max_tokens,
+            summaries=stored,
+            on_step=printer.step if printer else None,
+            on_text=terminal.write_text if printer else None,
+            on_done=printer.done if printer else None,
+        )
+    if printer:
+        printer.finish()
     if json_out:
-        print_json(render_json.tour_json(result, tour, explanations, stored))
+        print_json(render_json.tour_json(repo, tour, explanations, stored))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,5 @@
-"""Engines run a prompt through a model: the `Engine` protocol, the llama.cpp engine,
-and a scriptable fake for plumbing tests.
+"""Engines run a prompt through a model: the `Engine` protocol and the llama.cpp
+engine (a scriptable fake for plumbing tests lives in tests/fakes.py).
 
 A `Prompt` has two parts: `shared` (instructions and examples, identical across calls)
 and `text` (this call's facts and source). A completion-style model sees
@@ -23,21 +23,19 @@ do not pay for it.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
-import os
-import re
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from localread.config import Settings
 from localread.errors import LocalreadError
+from localread.llm.machine import available_memory, physical_cores
 from localread.llm.models import ChatStyle, ResolvedModel, resolve_model
 
 log = logging.getLogger("localread.engine")
@@ -163,42 +161,7 @@ def fits_error(prompt_tokens: int, max_tokens: int, n_ctx: int) -> LocalreadErro
     )
 
 
-# --------------------------------------------------------------------------- machine
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on: distinct (package, core) pairs of the
-    CPUs in its affinity mask (Linux sysfs); else half the logical CPUs, at least 1.
-    llama.cpp runs slower with one thread per hyper-thread than per core."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = list(range(os.cpu_count() or 1))
-    cores: set[tuple[str, str]] = set()
-    for cpu in cpus:
-        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add(
-                (
-                    (topo / "physical_package_id").read_text().strip(),
-                    (topo / "core_id").read_text().strip(),
-                )
-            )
-        except OSError:
-            return max(len(cpus) // 2, 1)
-    return max(len(cores), 1)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+# --------------------------------------------------------------------------- sizing
 
 
 def choose_n_ctx(requested: int | None, model_ctx: int | None, needed: int | None = None) -> int:
@@ -262,6 +225,57 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+@contextmanager
+def _model_params(llama_cpp: Any, **fields: Any) -> Iterator[None]:
+    """Set fields of llama_model_params that llama_cpp.Llama has no keyword for.
+    Llama() builds its params from llama_model_default_params(), so that function is
+    wrapped while the model loads (llama-cpp-python 0.3.36 has no `use_extra_bufts`
+    keyword; issue 10)."""
+    module = llama_cpp.llama_cpp
+    original = module.llama_model_default_params
+
+    def params() -> Any:
+        value = original()
+        for name, field_value in fields.items():
+            setattr(value, name, field_value)
+        return value
+
+    module.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        module.llama_model_default_params = original
+
+
+def load_llama(
+    llama_cpp: Any,
+    path: Path,
+    *,
+    n_ctx: int,
+    n_threads: int,
+    n_gpu_layers: int,
+    use_extra_bufts: bool,
+    seed: int = DEFAULT_SEED,
+    verbose: bool = False,
+) -> Any:
+    """A llama_cpp.Llama on `path`, as localread loads every model (the engine and the
+    check in `probe` share it, so the check runs what the engine will run)."""
+    with _model_params(llama_cpp, use_extra_bufts=use_extra_bufts):
+        return llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=min(512, n_ctx),
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            seed=seed,
+            # Gemma 3 uses sliding-window attention; a full-size SWA cache keeps
+            # positions before the window, which prefix reuse needs.
+            swa_full=True,
+            verbose=verbose,
+        )
+
+
 class LlamaEngine:
     """A GGUF model loaded by llama-cpp-python. Greedy decoding (temperature 0) with a
     fixed seed; the shared part of consecutive prompts stays in the KV cache (see the
@@ -276,10 +290,12 @@ class LlamaEngine:
         n_gpu_layers: int = 0,
         verbose: bool = False,
         seed: int = DEFAULT_SEED,
+        use_extra_bufts: bool = True,
     ) -> None:
-        """Load `model` with an explicit context of n_ctx tokens. Raises LocalreadError
-        when llama-cpp-python is missing, the file cannot be loaded, or the context
-        does not fit in memory."""
+        """Load `model` with an explicit context of n_ctx tokens. use_extra_bufts: let
+        llama.cpp repack weights for its faster CPU kernels (see `machine.kernel_choice`).
+        Raises LocalreadError when llama-cpp-python is missing, the file cannot be
+        loaded, or the context does not fit in memory."""
         try:
             import llama_cpp
         except ImportError:
@@ -292,17 +308,14 @@ class LlamaEngine:
         self.seed = seed
         started = time.perf_counter()
         try:
-            self._llm: Any = llama_cpp.Llama(
-                model_path=str(model.path),
+            self._llm: Any = load_llama(
+                llama_cpp,
+                model.path,
                 n_ctx=n_ctx,
-                n_batch=min(512, n_ctx),
                 n_threads=n_threads,
-                n_threads_batch=n_threads,
                 n_gpu_layers=n_gpu_layers,
+                use_extra_bufts=use_extra_bufts,
                 seed=seed,
-                # Gemma 3 uses sliding-window attention; a full-size SWA cache keeps
-                # positions before the window, which prefix reuse needs.
-                swa_full=True,
                 verbose=verbose,
             )
         except ValueError as exc:
@@ -319,6 +332,7 @@ class LlamaEngine:
         self.n_ctx: int = self._llm.n_ctx()
         self.n_threads = n_threads
         self.n_gpu_layers = n_gpu_layers
+        self.use_extra_bufts = use_extra_bufts
         self._formatter: Callable[[Prompt], list[tuple[str, bool]]] | None = None
         if model.chat_style is ChatStyle.CHAT and model.gguf and model.gguf.chat_template:
             self._formatter = self._chat_formatter(model.gguf.chat_template)
@@ -528,8 +542,12 @@ def open_engine(settings: Settings, *, min_ctx: int | None = None) -> LlamaEngin
     """The engine for settings.model (flags > env > config > default), loaded with:
     n_ctx from settings.n_ctx, else max(DEFAULT_N_CTX, min_ctx), capped at the model's
     trained context; n_threads from settings or the physical cores; n_gpu_layers from
-    settings, else all layers when llama.cpp was built with GPU support, else 0.
-    Raises LocalreadError for anything the user can fix (no model, bad file, memory)."""
+    settings, else all layers when llama.cpp was built with GPU support, else 0; and
+    the kernels this machine was checked to run without crashing (`probe`).
+    Raises LocalreadError for anything the user can fix (no model, bad file, memory,
+    a llama.cpp build that crashes here)."""
+    from localread.llm.probe import checked_load
+
     model = resolve_model(settings)
     n_ctx = choose_n_ctx(settings.n_ctx, model.context_length, min_ctx)
     if settings.n_gpu_layers is not None:
@@ -541,125 +559,12 @@ def open_engine(settings: Settings, *, min_ctx: int | None = None) -> LlamaEngin
             raise LocalreadError(
                 "llama-cpp-python is not installed: pip install 'localread[llm]'"
             ) from None
+    plan = checked_load(model, n_gpu_layers, settings.cache_dir)
     return LlamaEngine(
         model,
         n_ctx=n_ctx,
         n_threads=settings.n_threads or physical_cores(),
-        n_gpu_layers=n_gpu_layers,
+        n_gpu_layers=plan.n_gpu_layers,
+        use_extra_bufts=plan.use_extra_bufts,
         verbose=settings.verbose,
     )
-
-
-# --------------------------------------------------------------------------- fake
-
-
-_FAKE_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-@dataclass(frozen=True, slots=True)
-class FakeCall:
-    """One request a FakeEngine received: the rendered prompt and the options."""
-
-    prompt: str
-    max_tokens: int
-    stop: tuple[str, ...]
-
-
-@dataclass
-class FakeEngine:
-    """A scriptable engine for tests of the plumbing around a model (never of model
-    output). `enqueue(text)` queues answers, returned in order; `history` records every
-    request. Tokens are words and punctuation marks; reuse counts the tokens the
-    shared part has in common with the previous prompt, as LlamaEngine does."""
-
-    n_ctx: int = DEFAULT_N_CTX
-    chat_style: ChatStyle = ChatStyle.COMPLETION
-    name: str = "fake"
-    history: list[FakeCall] = field(default_factory=list)
-    closed: bool = False
-    model: ResolvedModel = field(init=False)
-    _queue: deque[str] = field(default_factory=deque)
-    _last_shared: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.model = ResolvedModel(
-            name=self.name,
-            path=Path(f"{self.name}.gguf"),
-            sha256=hashlib.sha256(f"localread-fake:{self.name}".encode()).hexdigest(),
-            source="fake",
-            chat_style=self.chat_style,
-            context_length=self.n_ctx,
-        )
-
-    def enqueue(self, *texts: str) -> None:
-        self._queue.extend(texts)
-
-    def render(self, prompt: Prompt | str) -> str:
-        p = as_prompt(prompt)
-        if p.style is ChatStyle.CHAT and self.chat_style is ChatStyle.CHAT:
-            return f"<system>\n{p.shared}\n</system>\n<user>\n{p.text}\n</user>\n<assistant>\n"
-        return p.shared + p.text
-
-    def count_tokens(self, prompt: Prompt | str) -> int:
-        return len(_FAKE_TOKEN.findall(self.render(prompt))) + 1  # + BOS
-
-    def complete(
-        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
-    ) -> Completion:
-        return self.stream(prompt, max_tokens, stop).read_all()
-
-    def stream(
-        self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
-    ) -> CompletionStream:
-        if self.closed:
-            raise RuntimeError("engine is closed")
-        p = as_prompt(prompt)
-        n_prompt = self.count_tokens(p)
-        error = fits_error(n_prompt, max_tokens, self.n_ctx)
-        if error is not None:
-            raise error
-        stops = tuple(dict.fromkeys([*p.stop, *stop]))
-        self.history.append(FakeCall(self.render(p), max_tokens, stops))
-        if not self._queue:
-            raise RuntimeError("FakeEngine: no answer enqueued for this call")
-        answer = self._queue.popleft()
-        shared = _FAKE_TOKEN.findall(p.shared)
-        reused = len(shared) + 1 if shared and shared == self._last_shared else 0
-        self._last_shared = shared
-        return CompletionStream(self._pieces(answer, stops, max_tokens, n_prompt, reused))
-
-    @staticmethod
-    def _pieces(
-        answer: str, stops: tuple[str, ...], max_tokens: int, n_prompt: int, reused: int
-    ) -> Generator[str, None, Completion]:
-        finish = "stop"
-        cut = min((i for s in stops if (i := answer.find(s)) >= 0), default=-1)
-        if cut >= 0:
-            answer = answer[:cut]
-        words = re.findall(r"\S+\s*", answer)
-        if len(words) > max_tokens:
-            words, finish = words[:max_tokens], "length"
-        yield from words
-        return Completion(
-            text="".join(words),
-            finish_reason=finish,
-            prompt_tokens=n_prompt,
-            reused_tokens=reused,
-            completion_tokens=len(words),
-            prompt_seconds=0.0,
-            generation_seconds=0.0,
-        )
-
-    def close(self) -> None:
-        self.closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

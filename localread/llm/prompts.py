@@ -3,8 +3,9 @@ token budget that every prompt is held to.
 
 Templates live in `localread/prompts/completion.txt` (base models: a documentation
 page the model continues after "Explanation: `name`") and `localread/prompts/chat.txt`
-(instruct models: a system message and a user message). The style follows the model:
-`engine.model.chat_style`.
+(instruct models: a system message and a user message), read by `localread.prompts`.
+The style follows the model: `engine.model.chat_style`. The two files are one prompt
+in two styles and carry one version, `prompt_version()`.
 
 Every prompt puts the shared instructions and examples first (`Prompt.shared`), so
 the engine evaluates them once and reuses them across calls; only the part about the
@@ -30,23 +31,17 @@ from __future__ import annotations
 
 import re
 import tokenize
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from string import Template
 
 from localread.errors import LocalreadError
 from localread.llm.engine import Completion, Engine, Prompt
 from localread.llm.models import ChatStyle
-
-# Part of every explanation's cache key. Bump it with any change to the templates or
-# to how prompts are assembled here.
-PROMPT_VERSION = "2"
+from localread.prompts import load
 
 # How many docstring lines a condensed chunk keeps.
 DOCSTRING_LINES = 6
-_BLOCK = re.compile(r"^=== (\w+) ===$", re.MULTILINE)
 _COMPLETION_STOPS = ("\n\n", "\n## ", "\n```", "\nFacts:")
 # A worked example's answer in a template's shared block (completion style).
 _EXAMPLE_ANSWER = re.compile(r"^Explanation: (.+)$", re.MULTILINE)
@@ -68,6 +63,7 @@ class BudgetedPrompt:
     answer_prefix: the words the prompt already put in the model's mouth (completion
     style ends with "Explanation: `name`"); `narrative()` prepends them.
     condensed / elided_lines: whether and how much of the source was left out.
+    version: the prompt version of the templates it was made from.
     callees_dropped / already_read_dropped / call_lines_dropped: summaries, tour steps
     and call lines left out to fit.
     examples: the answers of the worked examples in the prompt; shown: the callee and
@@ -81,10 +77,10 @@ class BudgetedPrompt:
     answer_prefix: str
     condensed: bool
     elided_lines: int
+    version: str
     callees_dropped: int = 0
     already_read_dropped: int = 0
     call_lines_dropped: int = 0
-    version: str = PROMPT_VERSION
     examples: tuple[str, ...] = ()
     shown: tuple[Summary, ...] = ()
     retry: bool = False
@@ -105,13 +101,15 @@ class BudgetedPrompt:
         return (self.answer_prefix + text).strip()
 
 
-@lru_cache(maxsize=2)
-def templates(style: ChatStyle) -> dict[str, str]:
+def templates(style: ChatStyle) -> Mapping[str, str]:
     """The template blocks of a style, by name."""
-    text = resources.files("localread.prompts").joinpath(f"{style.value}.txt").read_text("utf-8")
-    parts = _BLOCK.split(text)
-    # parts: [comments, name1, body1, name2, body2, ...]
-    return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts), 2)}
+    return load(style.value).blocks
+
+
+def prompt_version() -> str:
+    """The version of the explain prompts (chat.txt and completion.txt declare the same
+    one): what an Explanation records, also when no prompt was built."""
+    return load(ChatStyle.COMPLETION.value).version
 
 
 def worked_examples(style: ChatStyle, *, retry: bool = False) -> tuple[str, ...]:
@@ -120,16 +118,6 @@ def worked_examples(style: ChatStyle, *, retry: bool = False) -> tuple[str, ...]
     blocks = templates(style)
     shared = blocks.get("retry_shared", blocks["shared"]) if retry else blocks["shared"]
     return tuple(m.group(1).strip() for m in _EXAMPLE_ANSWER.finditer(shared))
-
-
-def template_files() -> dict[str, str]:
-    """The text of this module's template files (one per ChatStyle), by file name;
-    what PROMPT_VERSION versions."""
-    root = resources.files("localread.prompts")
-    return {
-        f"{style.value}.txt": root.joinpath(f"{style.value}.txt").read_text("utf-8")
-        for style in ChatStyle
-    }
 
 
 # --------------------------------------------------------------------------- condensing
@@ -415,6 +403,7 @@ def _budget(
                 answer_prefix=answer_prefix,
                 condensed=v.condensed,
                 elided_lines=v.source.elided_lines,
+                version=load(style.value).version,
                 callees_dropped=len(callees) - v.callees,
                 already_read_dropped=len(already_read) - v.already_read,
                 call_lines_dropped=v.call_lines_dropped,

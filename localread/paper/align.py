@@ -322,7 +322,7 @@ def rank_section(
     for cid in ranked:
         shared = [t for t in dict.fromkeys(query) if t in index.docs.get(cid, ())]
         shared.sort(key=lambda t: (-counts[t] * index.idf(t), t))
-        evidence = tuple(_display(t, surface) for t in shared[:4])
+        evidence = tuple(_in_section_words(t, surface) for t in shared[:4])
         graph_part = weights.spread * spread.get(cid, 0.0)
         matches.append(
             Match(
@@ -416,6 +416,6 @@ def _surface_words(section: Section) -> dict[str, str]:
     return surface
 
 
-def _display(term: str, surface: Mapping[str, str]) -> str:
+def _in_section_words(term: str, surface: Mapping[str, str]) -> str:
     """'mask_decod' -> 'mask decoder' in the section's own words."""
     return " ".join(surface.get(part, part) for part in term.split("_"))

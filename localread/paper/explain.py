@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from functools import cache
-from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING
 
@@ -29,13 +27,11 @@ from localread.data import Chunk
 from localread.grounding import unverified_names
 from localread.paper.align import Alignment, CodeView, Match, SectionAlignment, finish
 from localread.paper.text import Paper, Section
+from localread.prompts import load
 
 if TYPE_CHECKING:
     from localread.repo.analysis import Repo
 
-# Part of what a cached answer depends on: bump with any change to paper.txt or to how
-# the prompt is filled in here.
-PROMPT_VERSION = "paper-1"
 SECTION_WORDS = 70  # section text shown to the model; small models lose the thread past this
 CANDIDATES = 5  # static candidates per section the model re-ranks
 MAX_TOKENS = 60  # a rating and one sentence
@@ -46,22 +42,21 @@ STOPS = ("\n\n", "\n## ")
 Complete = Callable[[str, str], str]
 
 
-@cache
-def _templates() -> dict[str, str]:
-    text = resources.files("localread.prompts").joinpath("paper.txt").read_text("utf-8")
-    parts = re.split(r"^=== (\w+) ===$", text, flags=re.MULTILINE)
-    return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts), 2)}
+def prompt_version() -> str:
+    """The version of paper.txt: part of how a result names the model that made it.
+    Bump it there with any change to the template or to how it is filled in here."""
+    return load("paper").version
 
 
 def shared_prompt() -> str:
     """The instructions and worked examples, the same for every call (cacheable)."""
-    return _templates()["shared"] + "\n\n"
+    return load("paper").blocks["shared"] + "\n\n"
 
 
 def match_prompt(section: Section, chunk: Chunk, match: Match) -> str:
     """The per-candidate part of the prompt; the model continues after "Match:"."""
     words = " ".join(section.text.split()[:SECTION_WORDS])
-    return Template(_templates()["match"]).substitute(
+    return Template(load("paper").blocks["match"]).substitute(
         title=section.title,
         id=chunk.id,
         section=words,
@@ -150,7 +145,7 @@ def with_model(
             prompt = Prompt(shared=shared, text=text, style=ChatStyle.COMPLETION)
             return engine.complete(prompt, max_tokens=MAX_TOKENS, stop=STOPS).text
 
-        name = f"{engine.model.name} (sha256 {engine.model.sha256[:12]}, prompt {PROMPT_VERSION})"
+        name = f"{engine.model.name} (sha256 {engine.model.sha256[:12]}, prompt {prompt_version()})"
         return explain_matches(
             alignment, paper, view, complete, top=top, known=repo_identifiers(repo), model=name
         )

@@ -32,18 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localread.data import Chunk, ChunkKind
+from localread.data import Chunk, ChunkKind, FactsCard
 from localread.errors import LocalreadError
 from localread.grounding import repo_identifiers, unverified_names
 from localread.render.safe import md_block, md_code, md_text
 from localread.repo.rank import core_symbols
-from localread.summarize import (
-    OVERVIEW_ID,
-    PACKAGE_PREFIX,
-    Report,
-    Source,
-    first_sentence,
-)
+from localread.sentences import first_sentence
+from localread.summarize import OVERVIEW_ID, PACKAGE_PREFIX, Report, Source
 
 MARKER = ".localread-report.json"
 GENERATOR = "localread summarize"
@@ -244,7 +239,9 @@ def _inline(text: str) -> str:
     return md_text(text)
 
 
-def _display(chunk: Chunk) -> str:
+def _page_name(chunk: Chunk) -> str:
+    """How the report names a chunk: its module id, `<module> __main__ block`, or its
+    qualname."""
     if chunk.kind is ChunkKind.MODULE:
         return chunk.id
     if chunk.kind is ChunkKind.MAIN:
@@ -265,10 +262,10 @@ def _link(report: Report, pages: dict[str, str], chunk_id: str, *, from_index: b
         return md_code(chunk_id, table=table)
     page = pages.get(chunk.module)
     if page is None:
-        return md_code(_display(chunk), table=table)
+        return md_code(_page_name(chunk), table=table)
     target = page if from_index else page.split("/", 1)[1]
     anchor = "" if chunk.kind is ChunkKind.MODULE else f"#{_anchor(chunk.id)}"
-    return f"[{md_code(_display(chunk), table=table)}]({target}{anchor})"
+    return f"[{md_code(_page_name(chunk), table=table)}]({target}{anchor})"
 
 
 def _anchor(chunk_id: str) -> str:
@@ -395,14 +392,14 @@ def index_page(report: Report, pages: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- module page
 
 
-def _facts(report: Report, chunk_id: str) -> dict[str, Any]:
-    """The facts card of a chunk (localread.facts), or {} when it cannot be built."""
+def _facts(report: Report, chunk_id: str) -> FactsCard | None:
+    """The facts card of a chunk (localread.facts), or None when it cannot be built."""
     from localread.facts import facts_card
 
     try:
         return facts_card(report.repo, chunk_id)
     except (OSError, KeyError, ValueError):
-        return {}
+        return None
 
 
 def module_page(report: Report, module_id: str, pages: dict[str, str], known: frozenset[str]) -> str:
@@ -419,7 +416,7 @@ def module_page(report: Report, module_id: str, pages: dict[str, str], known: fr
     if outline:
         lines += ["", "## Contents", "", *outline]
     for chunk in chunks:
-        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## {md_code(_display(chunk))} ({chunk.kind})", ""]
+        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## {md_code(_page_name(chunk))} ({chunk.kind})", ""]
         lines.append(_where(chunk))
         lines.append("")
         if chunk.signature and chunk.kind is not ChunkKind.MAIN:
@@ -447,39 +444,34 @@ def _fact_lines(
     report: Report, chunk: Chunk, pages: dict[str, str], link: Callable[[str], str]
 ) -> list[str]:
     card = _facts(report, chunk.id)
+    if card is None:
+        return []
     lines: list[str] = []
-    params = card.get("parameters") or []
-    if params:
+    if card.parameters:
         shown = []
-        for p in params:
-            if isinstance(p, dict):
-                text = p.get("name", "?")
-                if p.get("annotation"):
-                    text += f": {p['annotation']}"
-                if p.get("default") is not None:
-                    text += f" = {p['default']}"
-                shown.append(md_code(text))
-            else:
-                shown.append(md_code(p))
+        for p in card.parameters:
+            text = p.name
+            if p.annotation:
+                text += f": {p.annotation}"
+            if p.default is not None:
+                text += f" = {p.default}"
+            shown.append(md_code(text))
         lines.append("- parameters: " + ", ".join(shown))
-    if card.get("returns"):
-        lines.append(f"- returns: {md_code(card['returns'])}")
-    if card.get("returned"):
-        lines.append("- returned: " + ", ".join(md_code(r) for r in card["returned"][:6]))
-    if card.get("raises"):
-        lines.append("- raises: " + ", ".join(md_code(r) for r in card["raises"]))
-    if card.get("attributes_written"):
+    if card.returns:
+        lines.append(f"- returns: {md_code(card.returns)}")
+    if card.returned:
+        lines.append("- returned: " + ", ".join(md_code(r) for r in card.returned[:6]))
+    if card.raises:
+        lines.append("- raises: " + ", ".join(md_code(r) for r in card.raises))
+    if card.attributes_written:
         # Sorted here: the facts card's order of attributes is not stable between calls.
-        lines.append("- sets: " + ", ".join(md_code(f"self.{a}") for a in sorted(card["attributes_written"])))
-    callees = [c["id"] if isinstance(c, dict) else c for c in card.get("callees") or []]
-    if callees:
+        lines.append("- sets: " + ", ".join(md_code(f"self.{a}") for a in sorted(card.attributes_written)))
+    if card.callees:
         lines.append("- calls:")
-        lines += [f"  - {link(cid)}: {_one_line(report, cid)}" for cid in callees if cid in report.repo.chunks]
-    callers = card.get("callers") or []
-    if callers:
-        shown = [f"{link(c['id'])} ({md_code(c['at'])})" if isinstance(c, dict) else link(c) for c in callers]
-        lines.append("- called by: " + ", ".join(shown))
-    outline = card.get("outline") or []
+        lines += [f"  - {link(c.id)}: {_one_line(report, c.id)}" for c in card.callees if c.id in report.repo.chunks]
+    if card.callers:
+        lines.append("- called by: " + ", ".join(f"{link(c.id)} ({md_code(c.at)})" for c in card.callers))
+    outline = card.outline
     if outline:
         lines.append("- call outline:")
         lines += [f"  - {md_code(step)}" for step in outline[:20]]

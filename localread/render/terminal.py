@@ -9,7 +9,9 @@ terminal, on a terminal or in a pipe."""
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from localread.data import Counts
@@ -106,30 +108,42 @@ def render_map(repo: Repo, top: int) -> None:
 
 
 def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> Tree:
-    """The steps as a tree by depth, each with its reason and, when an earlier
-    `summarize` stored one for its unchanged code, its summary."""
+    """The steps as a tree, each under the step that calls it, with its reason and,
+    when an earlier `summarize` stored one for its unchanged code, its summary."""
     summaries = summaries or {}
     root = Tree(f"[bold]reading tour from {safe.term(tour.entry.path)}[/bold]")
-    nodes = {-1: root}
+    nodes: dict[str | None, Tree] = {}
     for n, step in enumerate(tour.steps, 1):
-        parent = nodes.get(step.depth - 1, root)
+        parent = nodes.get(tour.parents.get(step.id), root)
         label = f"{n}. [bold]{_name(step.id, repo)}[/bold] [dim]{step.kind} {safe.term(step.path)}:{step.start}-{step.end}[/dim]"
         node = parent.add(label)
         node.add(f"[italic]{_escape(step.reason)}[/italic]")
         if summaries.get(step.id):
             node.add(f"[dim]summarize said:[/dim] {_escape(summaries[step.id])}")
-        nodes[step.depth] = node
+        nodes[step.id] = node
     return root
+
+
+# How many cut steps the terminal lists (--json lists them all).
+PRUNED_SHOWN = 10
 
 
 def render_tour(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> None:
     stdout.print(tour_tree(repo, tour, summaries))
-    if tour.pruned:
-        stdout.print(f"\n{len(tour.pruned)} more symbols beyond the limits (best first):", markup=False)
-        for p in tour.pruned[:10]:
-            c = repo.chunks[p.id]
-            stdout.print(safe.plain(f"  {c.qualname}  {c.path}:{c.start}  ({p.reason})"), markup=False)
-        stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
+    if not tour.pruned:
+        return
+    cuts = {p.cut for p in tour.pruned}
+    common = cuts.pop() if len(cuts) == 1 else None
+    what = f", {common}" if common else ""
+    stdout.print(f"\n{len(tour.pruned)} more steps{what} (the heaviest first; the whole tree: --all):", markup=False)
+    for p in tour.pruned[:PRUNED_SHOWN]:
+        c = repo.chunks[p.id]
+        stdout.print(safe.plain(f"  {c.qualname}  {c.path}:{c.start}"), markup=False)
+        reason = p.reason.removesuffix(f"; {p.cut}") if common else p.reason
+        stdout.print(Padding(Text(safe.plain(reason), style="dim"), (0, 0, 0, 6), expand=False))
+    if len(tour.pruned) > PRUNED_SHOWN:
+        stdout.print(f"  ... {len(tour.pruned) - PRUNED_SHOWN} more in --json", markup=False)
+    stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
 
 
 def _name(chunk_id: str, repo: Repo) -> str:
@@ -150,7 +164,7 @@ def write_text(text: str) -> None:
 
 
 def render_facts(card: dict) -> None:
-    """The facts card of `explain`, before the narrative."""
+    """The facts card of `explain`, before the narrative; card: FactsCard.to_json()."""
     stdout.print(f"[bold]{_escape(card['id'])}[/bold]  [dim]{card['kind']} {_escape(card['path'])}:{card['start']}-{card['end']}[/dim]")
     rows: list[tuple[str, str]] = [("signature", card["signature"])]
     if card.get("docstring"):
@@ -198,7 +212,7 @@ def render_grounding(explanation) -> None:
     if explanation.rejected:
         stdout.print(f"[dim]note: {_escape(rejected_text(explanation))}[/dim]")
     if explanation.condensed:
-        stdout.print(f"[dim]note: {_escape(explanation.facts.get('condensed') or 'the source was condensed')}[/dim]")
+        stdout.print(f"[dim]note: {_escape(explanation.condensed_note or 'the source was condensed')}[/dim]")
     if explanation.unverified:
         stdout.print("[yellow]unverified:[/yellow] " + _escape(", ".join(explanation.unverified))
                      + " [dim](named by the model, found nowhere in the repository)[/dim]")
@@ -226,13 +240,13 @@ class TourPrinter:
         stdout.print(f"[bold]reading tour from {_escape(tour.entry.path)}[/bold] ({len(tour.steps)} steps)")
 
     def step(self, n: int, step) -> None:
-        indent = "  " * step.depth
+        indent = "  " * step.depth  # the depth of a step is its place in the tree
         stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {_escape(step.path)}:{step.start}-{step.end}[/dim]")
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
 
     def done(self, explanation) -> None:
         if not explanation.narrative and explanation.rejected:
-            doc = explanation.facts.get("docstring")
+            doc = explanation.facts.docstring
             stdout.print("[yellow]facts only:[/yellow] " + (f"{_escape(doc)} " if doc else "")
                          + f"[dim](the model's answers repeated its prompt: {_escape('; '.join(explanation.rejected))})[/dim]")
             return
@@ -244,5 +258,5 @@ class TourPrinter:
 
     def finish(self) -> None:
         if self.tour.pruned:
-            stdout.print(safe.plain(f"\n{len(self.tour.pruned)} more symbols beyond the limits; best: "
-                         + ", ".join(p.id for p in self.tour.pruned[:5])), markup=False)
+            stdout.print(safe.plain(f"\n{len(self.tour.pruned)} more steps cut; the heaviest: "
+                         + ", ".join(p.id for p in self.tour.pruned[:5]) + " (the whole tree: --all)"), markup=False)

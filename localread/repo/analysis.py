@@ -14,54 +14,19 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from localread.data import Chunk, Counts
+from localread.data import Chunk
 from localread.errors import LocalreadError
 from localread.repo import cache
 from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
-from localread.repo.entries import EntryPoint, find_entries
-from localread.repo.graph import Graph
+from localread.repo.entries import find_entries
+from localread.repo.gcpause import gc_paused
+from localread.repo.model import Repo  # re-exported: the stages import it from here
 from localread.repo.rank import load_ranker, rank_symbols
-from localread.repo.scan import Layout, Scan, SourceFile, read_notebook, read_source, scan
-
-
-@dataclass(slots=True)
-class Repo:
-    """Everything the static reader knows about one repository."""
-
-    root: Path
-    layout: Layout
-    counts: Counts
-    chunks: dict[str, Chunk]  # by id, in (path, start) order
-    graph: Graph
-    entries: list[EntryPoint]  # best first
-    ranks: dict[str, float]
-
-    def chunk_source(self, chunk: Chunk) -> str:
-        """The chunk's source lines, read again from disk (the repo is not kept in memory)."""
-        text = read_source(self.root, chunk.path).decode("utf-8", errors="replace")
-        return "\n".join(text.split("\n")[chunk.start - 1 : chunk.end])
-
-    def chunks_in(self, path: str) -> list[Chunk]:
-        return [c for c in self.chunks.values() if c.path == path]
-
-    def relative(self, path: str) -> str:
-        """A path given by the user (absolute, relative to the cwd, or relative to the
-        repository) as a repository-relative POSIX path."""
-        candidate = Path(path)
-        for base in (Path.cwd(), self.root):
-            full = candidate if candidate.is_absolute() else base / candidate
-            if not full.exists():
-                continue
-            try:
-                return full.resolve().relative_to(self.root).as_posix()
-            except (ValueError, OSError):
-                continue
-        return candidate.as_posix().removeprefix("./")
+from localread.repo.scan import Scan, SourceFile, read_notebook, readme_source, scan
 
 
 def analyze(
@@ -95,13 +60,8 @@ def analyze(
         if stored is not None:
             return stored
     # The reads make many small tuples and no cycles worth collecting (see build_graph).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         reads = read_files(result, jobs=jobs, meanwhile=load_ranker)
-    finally:
-        if enabled:
-            gc.enable()
     chunks: dict[str, Chunk] = {}
     file_symbols: dict[str, graph_mod.FileSymbols] = {}
     for source_file, read in zip(result.files, reads):
@@ -123,6 +83,9 @@ def analyze(
             chunks[chunk.id] = chunk if chunk.id not in chunks else _renamed(chunk, chunks)
         file_symbols[source_file.path] = read.symbols
     graph = graph_mod.build_graph(result, chunks, file_symbols)
+    # The per-file records are done with: freed now, the collector does not walk them
+    # again during the stages below.
+    del reads, file_symbols
     entries = find_entries(result, chunks)
     ranks = rank_symbols(graph)
     repo = Repo(
@@ -185,7 +148,8 @@ def read_files(
     shares = _shares(result.files, jobs)
     reads: list[FileRead | Skipped] = [Skipped('not read', refused=True)] * len(result.files)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+    # Short-lived children: their tuples make no cycles worth collecting.
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=gc.disable) as pool:
         futures = [pool.submit(_read_share, result.root, result.files, share) for share in shares[1:]]
         if meanwhile is not None:
             meanwhile()
@@ -220,6 +184,8 @@ def extract_file(data: bytes, source_file: SourceFile) -> FileRead | Skipped:
             source, skipped = read_notebook(data)
         except ValueError as exc:
             return Skipped(f"not a Jupyter notebook ({exc})", refused=False)
+    elif source_file.path.endswith(".md"):
+        source = readme_source(data.decode("utf-8", errors="replace"))
     else:
         source = data
     try:

@@ -24,12 +24,9 @@ import time
 from dataclasses import astuple
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from localread.repo.model import Repo
 from localread.repo.scan import Scan
-
-if TYPE_CHECKING:
-    from localread.repo.analysis import Repo
 
 # Bump when what is stored changes in a way the code fingerprint would not show.
 FORMAT = 1

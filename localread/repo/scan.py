@@ -2,9 +2,10 @@
 
 `scan(root)` returns a `Scan`: the Python files (relative POSIX paths, sorted) with
 their dotted module names, the auxiliary files the other stages read (READMEs,
-notebooks, packaging files), the layout, and counts of what was skipped. Nothing in
-the repository is imported or executed; packaging files are read as text or parsed
-as literals (`packaging`).
+notebooks, packaging files), the layout, and counts of what was skipped. Notebooks,
+and a Markdown README with ```python blocks, are read as Python too (`read_source`).
+Nothing in the repository is imported or executed; packaging files are read as text
+or parsed as literals (`packaging`).
 
 The repository may be careless or hostile, so the walk has limits, and counts (with
 a note saying which and why) everything it leaves out: folders the system refuses
@@ -16,9 +17,12 @@ cells that are not text. It never raises for what it finds inside the repository
 
 from __future__ import annotations
 
+import ast
 import errno
 import json
 import os
+import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -136,8 +140,17 @@ def scan(root: Path) -> Scan:
     files = [SourceFile(p, module_name(p, rels, src_layout), s) for p, s in py_paths]
     notebooks.sort()
     files += [SourceFile(n, _notebook_module(n), s) for n, s in notebooks]
-    counts.files = len(files)
     present = dict(found)
+    readme = next((name for name in README_NAMES if name in present), None)
+    if readme is not None and readme.endswith(".md") and present[readme] <= MAX_FILE_BYTES:
+        try:
+            with open(root / readme, "rb") as fh:
+                has_code = bool(python_blocks(fh.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")))
+        except OSError:
+            has_code = False
+        if has_code:
+            files.append(SourceFile(readme, readme[: -len(".md")], present[readme]))
+    counts.files = len(files)
     layout = _layout(root, files, src_layout, [n for n, _ in notebooks], present, counts)
     return Scan(root=root, files=files, layout=layout, counts=counts)
 
@@ -196,11 +209,66 @@ def notebook_source(data: bytes) -> bytes:
     return read_notebook(data).source
 
 
+_FENCE_OPEN = re.compile(r"^(\s*)(```+|~~~+)\s*\{?\.?(python3?|py|pycon)\b", re.IGNORECASE)
+
+
+def python_blocks(text: str) -> list[tuple[int, list[str]]]:
+    """The ```python (```py, ```pycon) blocks of a Markdown text that parse as Python:
+    (first code line, 1-based; the code lines, dedented, doctest prompts removed and
+    their output blanked so that lines keep their numbers)."""
+    blocks: list[tuple[int, list[str]]] = []
+    lines = text.splitlines()
+    n = 0
+    while n < len(lines):
+        opening = _FENCE_OPEN.match(lines[n])
+        n += 1
+        if opening is None:
+            continue
+        fence = opening.group(2)
+        start = n
+        while n < len(lines) and not lines[n].lstrip().startswith(fence[:3]):
+            n += 1
+        code = textwrap.dedent("\n".join(lines[start:n])).split("\n") if n > start else []
+        n += 1
+        if any(line.lstrip().startswith(">>>") for line in code):
+            code = [_doctest_line(line) for line in code]
+        try:
+            ast.parse("\n".join(code))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue  # not Python (a shell session, a fragment): not code to read
+        if any(line.strip() for line in code):
+            blocks.append((start + 1, code))
+    return blocks
+
+
+def _doctest_line(line: str) -> str:
+    stripped = line.lstrip()
+    for prompt in (">>> ", "... "):
+        if stripped.startswith(prompt):
+            return stripped[len(prompt) :]
+    return ""  # the output a doctest shows, not code
+
+
+def readme_source(text: str) -> bytes:
+    """A Markdown README as Python: the code of its ```python blocks at their own line
+    numbers, every other line blank, so that a step says `README.md:17`."""
+    lines = [""] * (text.count("\n") + 1)
+    for first, code in python_blocks(text):
+        for offset, line in enumerate(code):
+            lines[first - 1 + offset] = line
+    return ("\n".join(lines).rstrip("\n") + "\n").encode("utf-8")
+
+
 def read_source(root: Path, path: str) -> bytes:
-    """The bytes localread parses for a file: the file itself, or a notebook's code.
-    Raises OSError when it cannot be read, ValueError for a broken notebook."""
+    """The bytes localread parses for a file: the file itself, a notebook's code, or
+    the Python blocks of a Markdown README. Raises OSError when it cannot be read,
+    ValueError for a broken notebook."""
     data = (root / path).read_bytes()
-    return notebook_source(data) if path.endswith(".ipynb") else data
+    if path.endswith(".ipynb"):
+        return notebook_source(data)
+    if path.endswith(".md"):
+        return readme_source(data.decode("utf-8", errors="replace"))
+    return data
 
 
 def _check_root(root: Path) -> Path:
@@ -400,6 +468,7 @@ def _layout(
     layout.project_name = _project_name(root, layout.packaging)
     layout.install = _install_command(root, layout.packaging, present)
     return layout
+
 
 
 def _project_name(root: Path, packaging: list[str]) -> str | None:

@@ -1,0 +1,27 @@
+"""The first sentence of a text (a docstring, a stored summary, a model's narrative),
+as the one-line summary that callers, tour steps and report rows show of it."""
+
+from __future__ import annotations
+
+import re
+
+# One-line summaries handed to callers and report rows are cut at this many characters.
+ONE_LINE_CHARS = 200
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def first_sentence(text: str | None, limit: int | None = ONE_LINE_CHARS) -> str | None:
+    """The first sentence of text's first paragraph, on one line, without a leading
+    "Summary:"; None when there is none. limit: at most this many characters, cut at
+    a word with an ellipsis (None: never cut)."""
+    if not text:
+        return None
+    flat = " ".join(text.strip().split("\n\n", 1)[0].split())
+    flat = flat.removeprefix("Summary:").strip()
+    if not flat:
+        return None
+    match = _SENTENCE_END.search(flat)
+    sentence = flat[: match.start()] if match else flat
+    if limit is not None and len(sentence) > limit:
+        sentence = sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return sentence

@@ -1,0 +1,39 @@
+"""sentences.first_sentence: the one-line summary of a docstring, a stored summary or a
+model's narrative."""
+
+from __future__ import annotations
+
+import pytest
+
+from localread.sentences import ONE_LINE_CHARS, first_sentence
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("One two. Three.", "One two."),
+        ("Masks for a point.\n\nArguments:\n  point: xy.", "Masks for a point."),
+        ("  Spread\n  over   lines. Next.", "Spread over lines."),
+        ("Summary: Resizes images. Then more.", "Resizes images."),
+        ("Is it cached? Yes. It is.", "Is it cached?"),  # the first end, whichever mark
+        ("Stops! Then. More.", "Stops!"),
+        ("Version 1.2 of the loader", "Version 1.2 of the loader"),  # no space, no end
+        ("e.g. this is one sentence", "e.g."),  # an abbreviation ends it, as before
+    ],
+)
+def test_first_sentence(text: str, expected: str) -> None:
+    assert first_sentence(text) == expected
+
+
+@pytest.mark.parametrize("text", [None, "", "  \n\n  ", "Summary:", "Summary:  \n"])
+def test_no_sentence_is_none(text: str | None) -> None:
+    assert first_sentence(text) is None
+
+
+def test_long_sentences_are_cut_at_a_word_unless_no_limit() -> None:
+    long = " ".join(["word"] * 80) + "."
+    cut = first_sentence(long)
+    assert len(cut) <= ONE_LINE_CHARS and cut.endswith("word…")
+    # The cut drops the word it lands in (here the fourth, whole by chance).
+    assert first_sentence(long, limit=20) == "word word word…"
+    assert first_sentence(long, limit=None) == long
