@@ -86,6 +86,7 @@ bench: setup server
 	$(BIN)/python benchmarks/explain_latency.py
 	$(BIN)/python benchmarks/summarize_throughput.py
 	$(BIN)/python benchmarks/paper_recall.py
+	$(BIN)/python benchmarks/tour_fidelity.py
 	LLAMA_SERVER=$(LLAMA_SERVER) $(BIN)/python benchmarks/parallel_throughput.py
 
 lint: setup

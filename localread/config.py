@@ -37,6 +37,7 @@ class _FileConfig(BaseModel):
     offline: bool | None = None
     max_depth: int | None = None
     max_steps: int | None = None
+    max_lines: int | None = None
     analysis_cache: bool | None = None
     server: list[str] | str | None = None
     parallel: int | None = None
@@ -57,8 +58,9 @@ class Settings:
     max_tokens: int = 256  # answer budget per explanation
     offline: bool = False
     verbose: bool = False
-    max_depth: int = 6  # tour: deepest call chain followed
-    max_steps: int = 40  # tour: most steps shown
+    max_depth: int | None = None  # tour: most calls below the entry's main code; None: no limit
+    max_steps: int = 40  # tour: the step budget
+    max_lines: int | None = None  # tour: a budget of lines to read too; None: steps only
     analysis_cache: bool = True  # reuse an unchanged repository's analysis from <cache_dir>/analysis
     # OpenAI-compatible servers to run the model on instead of in-process llama.cpp
     # (llm/server.py); empty: the in-process engine.
@@ -82,6 +84,7 @@ _ENV = {
     "offline": "LOCALREAD_OFFLINE",
     "max_depth": "LOCALREAD_MAX_DEPTH",
     "max_steps": "LOCALREAD_MAX_STEPS",
+    "max_lines": "LOCALREAD_MAX_LINES",
     "analysis_cache": "LOCALREAD_ANALYSIS_CACHE",
     "server": "LOCALREAD_SERVER",
     "parallel": "LOCALREAD_PARALLEL",
@@ -111,10 +114,13 @@ def load_settings(**flags: Any) -> Settings:
 
 
 _PATHS = {"cache_dir", "models_dir", "config_file"}
-_INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps", "parallel"}
+# Whole-number settings and the least value each may take (a tour of 0 steps, or a
+# context of -1 tokens, would be silently replaced by something else).
+_INTS = {"n_ctx": 1, "n_gpu_layers": -1, "n_threads": 1, "max_tokens": 1, "max_depth": 0, "max_steps": 1, "max_lines": 1,
+         "parallel": 1}
 _BOOLS = {"offline", "verbose", "analysis_cache"}
-# Settings that must be at least 1 when given.
-_POSITIVE = {"parallel", "server_timeout"}
+# the settings a command-line flag sets
+_FLAGS = {"n_gpu_layers", "max_depth", "max_steps", "max_lines", "parallel"}
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -122,15 +128,27 @@ def _coerce(key: str, value: Any) -> Any:
         return Path(str(value)).expanduser()
     if key == "server":
         return server_urls(value)
-    if key in _INTS or key == "server_timeout":
+    if key in _INTS:
+        flag = [f"--{key.replace('_', '-')}"] if key in _FLAGS else []
+        where = ", ".join([*flag, _ENV[key], "config file"])
         try:
-            number = int(value) if key in _INTS else float(value)
+            number = int(value)
         except (TypeError, ValueError):
-            kind = "a whole number" if key in _INTS else "a number of seconds"
-            raise LocalreadError(f"setting {key}: expected {kind}, got {value!r}") from None
-        if key in _POSITIVE and number < 1:
-            raise LocalreadError(f"setting {key}: must be 1 or more, got {value!r}")
+            raise LocalreadError(f"setting {key} ({where}): expected a whole number, got {value!r}") from None
+        if number < _INTS[key]:
+            raise LocalreadError(
+                f"setting {key} ({where}): expected {_INTS[key]} or more, got {number}"
+            )
         return number
+    if key == "server_timeout":
+        where = f"{_ENV[key]}, config file"
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise LocalreadError(f"setting {key} ({where}): expected a number of seconds, got {value!r}") from None
+        if seconds < 1:
+            raise LocalreadError(f"setting {key} ({where}): expected 1 or more, got {value!r}")
+        return seconds
     if key in _BOOLS and isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return value

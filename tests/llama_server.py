@@ -60,7 +60,7 @@ def server_args(model: Path, port: int, *, parallel: int, ctx_per_slot: int, thr
         "-t", str(threads or physical_cores()),
         "--fit", "off",  # sizing for GPU memory: nothing to fit on a CPU, and slow
         "--no-warmup",
-        # The in-process engine's settings (llm/engine.py load_llama): no flash
+        # The in-process engine's settings (llm/native.py load_llama): no flash
         # attention, a full sliding-window cache, 512-token batches. With llama.cpp's
         # defaults (flash attention on) the logits differ enough to change answers.
         "-fa", "off", "--swa-full", "-b", "512", "-ub", "512",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -150,6 +151,26 @@ def test_a_server_killed_mid_run_stops_the_run_and_a_new_one_resumes_it(
     assert store_rows(store) == committed + stats["llm_calls"]  # nothing made twice
 
 
+def wait_for_the_lock_holder(cache: Path) -> None:
+    """Wait until the process named in the run lock is gone: the command killed is the
+    supervisor, and its child, which holds the lock, dies with it a moment later
+    (commands/supervise.py, PR_SET_PDEATHSIG)."""
+    for lock in (cache / "locks").glob("summarize-*.lock"):
+        found = re.search(r"pid (\d+)", lock.read_text())
+        deadline = time.monotonic() + 30
+        while found and _alive(int(found.group(1))):
+            assert time.monotonic() < deadline, f"the run's child {found.group(1)} outlived its parent"
+            time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_a_run_killed_mid_run_loses_only_what_was_in_flight(
     server4: LlamaServer, model_store: Path, tmp_path: Path, isolated_env: Path
 ) -> None:
@@ -163,6 +184,7 @@ def test_a_run_killed_mid_run_loses_only_what_was_in_flight(
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)
     run.wait()
+    wait_for_the_lock_holder(isolated_env / "cache")
     committed = store_rows(store)
     assert committed >= 4
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900)

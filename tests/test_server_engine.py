@@ -234,7 +234,7 @@ def test_server_settings_from_flags_env_and_config(monkeypatch: pytest.MonkeyPat
     assert load_settings(server=["http://a:1", "http://b:2"]).server == ("http://a:1", "http://b:2")
     with pytest.raises(LocalreadError, match=r"server 'localhost:8080': expected a URL such as http://127.0.0.1:8080"):
         load_settings(server=["localhost:8080"])
-    with pytest.raises(LocalreadError, match="setting parallel: must be 1 or more"):
+    with pytest.raises(LocalreadError, match=r"setting parallel \(--parallel, LOCALREAD_PARALLEL, config file\): expected 1 or more, got 0"):
         load_settings(parallel=0)
     config.write_text("server = 8080\n")
     with pytest.raises(LocalreadError, match="config file .*: server"):

@@ -64,12 +64,15 @@ def tour_json(
     explanations: dict[str, Explanation] | None = None,
     summaries: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The tour shape of DESIGN.md. A narrated step also says where its explanation
-    comes from ("explanation_source": "model", "retry" or "static"; see
-    localread.explain) and why model answers were rejected ("rejected"); its
-    "explanation" is null when it is "static". A step whose unchanged code an earlier
-    `summarize` described has that as "summary" (absent otherwise, so that a tour
-    without a batch run has exactly the DESIGN.md keys)."""
+    """The tour shape of DESIGN.md, and: each step's "parent" (the id of the step it
+    hangs under, null for the entry: the tour is a tree) and "calls" (how many calls
+    below the entry's main code it runs, what --max-depth counts); "pruned", what the
+    limits cut, heaviest first ("weight": the step with all below it). A narrated step
+    also says where its explanation comes from ("explanation_source": "model",
+    "retry" or "static"; see localread.explain) and why model answers were rejected
+    ("rejected"); its "explanation" is null when it is "static". A step whose
+    unchanged code an earlier `summarize` described has that as "summary" (absent
+    otherwise)."""
     explanations = explanations or {}
     summaries = summaries or {}
     return {
@@ -84,10 +87,14 @@ def tour_json(
                 "end": s.end,
                 "depth": s.depth,
                 "reason": s.reason,
+                "parent": tour.parents.get(s.id),
+                "calls": tour.calls.get(s.id, 0),
                 **_explanation_json(explanations.get(s.id)),
                 **({"summary": summaries[s.id]} if s.id in summaries else {}),
             }
             for s in tour.steps
         ],
-        "pruned": [{"id": p.id, "rank": round(p.rank, 6), "reason": p.reason} for p in tour.pruned],
+        "pruned": [
+            {"id": p.id, "rank": round(p.rank, 6), "weight": p.weight, "reason": p.reason} for p in tour.pruned
+        ],
     }

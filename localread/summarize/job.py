@@ -1,7 +1,7 @@
-"""The summarize job, as the command runs it: take the repository's run lock, open the
-store, find the model (in-process, on servers, or a batch engine's), summarize, and
-have the report written while the lock is held, with the run's log lines (the
-`localread.summarize` logger) before and after.
+"""The summarize job, as the command runs it under the repository's run lock (taken by
+the caller before it creates the report folder): open the store, find the model
+(in-process, on servers, or a batch engine's), summarize, and have the report
+written, with the run's log lines (the `localread.summarize` logger) before and after.
 
 Three ways to run the model:
 - in-process llama.cpp (the default), one call at a time;
@@ -62,16 +62,16 @@ def run_job(
     batch: BatchFiles | None = None,
     on_note: Callable[[str], None] = lambda _line: None,
 ) -> Report:
-    """Lock the repository, open the store, summarize with the model of `settings`
-    (or as a batch step), and call write_report(report, out_dir) while the lock is
-    still held, so that two runs never write one report. on_note: one line each
-    for what a batch step did. Raises LocalreadError (another run holds the lock,
-    disk full, no model, no server, ...), also after the report is written when the
-    model servers stopped answering mid-run."""
-    from localread.store import Store, run_lock
+    """Open the store, summarize with the model of `settings` (or as a batch step),
+    and call write_report(report, out_dir). The caller holds the repository's run
+    lock (runlock.run_lock), so that two runs never write one report. on_note: one
+    line each for what a batch step did. Raises LocalreadError (disk full, no model,
+    no server, ...), also after the report is written when the model servers stopped
+    answering mid-run."""
+    from localread.store import Store
     from localread.summarize.run import summarize
 
-    with run_lock(settings, repo.root), Store.open(settings, warn=log.warning) as store:
+    with Store.open(settings, warn=log.warning) as store:
         if batch is not None:
             report = _batch_step(repo, store, settings, options, batch, on_progress, on_note)
         else:
