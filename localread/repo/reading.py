@@ -349,6 +349,8 @@ class _Builder:
         """The package modules between the module a name is imported from and the
         target's module, outermost first ([] when the name is not imported)."""
         root_name = site.text.split(".")[0].split("(")[0].split("[")[0]
+        if root_name in self.graph.shadowed.get(caller.id, ()):
+            return []  # a local value named like the import: `diffusion = create_diffusion()`
         dotted = self.graph.import_names.get(caller.module, {}).get(root_name)
         start = _module_prefix(dotted, self.chunks) if dotted else None
         goal = target.module

@@ -90,7 +90,10 @@ class Graph:
     name defined nowhere) but resolve to nothing, in (path, line) order. imports: for
     each module id, the dotted names its file imports, absolute (relative imports
     resolved), sorted. import_names: for each module id, {local name: dotted name} of
-    its module-level imports. facts: ChunkFacts by chunk id, computed on first access.
+    its module-level imports. shadowed: for each function chunk id, the names of those
+    imports that a binding in the function (or a function enclosing it) shadows, sorted
+    (`diffusion = create_diffusion(...)` beside `import diffusion`). facts: ChunkFacts
+    by chunk id, computed on first access.
     """
 
     chunks: dict[str, Chunk]
@@ -99,6 +102,7 @@ class Graph:
     unresolved: list[CallSite]
     imports: dict[str, list[str]] = field(default_factory=dict)
     import_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    shadowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     facts: Mapping[str, ChunkFacts] = field(default_factory=dict)
     _by_source: dict[str, list[Edge]] = field(default_factory=dict, repr=False)
     _by_target: dict[str, list[Edge]] = field(default_factory=dict, repr=False)

@@ -71,6 +71,7 @@ class Results(Solver):
             for target in call.targets:
                 edges.add(Edge(call.caller, target, EdgeKind.CALLS, path, call.line))
         imports, import_names = self.import_edges(edges)
+        shadowed = self.shadowed_imports(import_names)
         self.class_edges(edges)
         self.reference_edges(edges)
         calls = {caller: [row[2] for row in sorted(lst, key=lambda row: (row[0], row[1]))]
@@ -83,7 +84,7 @@ class Results(Solver):
                 constructed.setdefault(edge.target, set()).add(edge.source)
         facts = self.chunk_facts(constructed)
         return Graph(chunks=chunks, edges=ordered, calls=calls, unresolved=[row[3] for row in unresolved],
-                     imports=imports, import_names=import_names, facts=facts)
+                     imports=imports, import_names=import_names, shadowed=shadowed, facts=facts)
 
     def looks_repo(self, site: Site, atoms: frozenset) -> bool:
         """Whether an unresolved site looks like a call into the repository: its callee
@@ -195,6 +196,25 @@ class Results(Solver):
             imports[module] = sorted(dotted_all)
             names[module] = dict(sorted(local.items()))
         return imports, names
+
+    def shadowed_imports(self, import_names: dict[str, dict[str, str]]) -> dict[str, tuple[str, ...]]:
+        """Per function chunk, the module's imported names that a local binding hides:
+        there `name.attr` is an attribute of the local value, not of the import."""
+        out: dict[str, tuple[str, ...]] = {}
+        for sid, scope in self.scopes.items():
+            if scope.kind != "function" or sid not in self.chunks:
+                continue
+            imported = import_names.get(scope.module)
+            if not imported:
+                continue
+            hidden: set[str] = set()
+            for link in scope.chain[:-1]:
+                s = self.scopes[link]
+                hidden.update(n for n in imported if n in s.names or n in self.param_names(s))
+            hidden.difference_update(scope.globals)
+            if hidden:
+                out[sid] = tuple(sorted(hidden))
+        return out
 
     def class_edges(self, edges: set[Edge]) -> None:
         """INHERITS edges to repo bases, OVERRIDES edges to the method overridden."""
