@@ -5,10 +5,12 @@ gives, through the real pipeline (tree-sitter on the fixture's files)."""
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 from localread.repo.analysis import Repo, analyze
+from localread.repo.scan import rooted_packages, scan
 from localread.repo.tour import Tour, build_tour, pick_entry
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, write_repo
 
 
 @cache
@@ -35,3 +37,22 @@ def test_a_local_variable_named_like_a_package_shadows_it() -> None:
     assert fixture("tour_shadow").graph.shadowed["sample.main"] == ("diffusion",)
     # Where the import is not shadowed, `diffusion.create_diffusion` is the package's.
     assert found["diffusion.create_diffusion"] == "called by `diffusion_from` at sample.py:17"
+
+
+def test_a_package_below_namespace_folders_is_named_as_the_script_imports_it(tmp_path: Path) -> None:
+    modules = {f.path: f.module for f in scan(FIXTURES / "tour_nspkg" / "repo").files}
+    assert modules["ldm/models/diffusion/ddim.py"] == "ldm.models.diffusion.ddim"
+    assert modules["ldm/modules/diffusionmodules/util.py"] == "ldm.modules.diffusionmodules.util"
+    found = reasons(tour_of("tour_nspkg"))
+    assert found["ldm.models.diffusion.ddim.DDIMSampler.sample"] == "called by `main` at scripts/sample.py:16"
+    assert found["ldm.modules.diffusionmodules.util.make_ddim_timesteps"] == (
+        "called by `DDIMSampler.sample` at ldm/models/diffusion/ddim.py:14"
+    )
+    # A package in a plain folder that its code imports by its own name keeps it.
+    plain = write_repo(tmp_path, {
+        "code/lib/__init__.py": "",
+        "code/lib/core.py": "def run():\n    pass\n",
+        "code/train.py": "from lib.core import run\nrun()\n",
+    })
+    assert rooted_packages(plain, {"code/lib/__init__.py", "code/lib/core.py", "code/train.py"}) == frozenset()
+    assert {f.path: f.module for f in scan(plain).files}["code/lib/core.py"] == "lib.core"
