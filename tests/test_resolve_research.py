@@ -56,3 +56,42 @@ def test_a_package_below_namespace_folders_is_named_as_the_script_imports_it(tmp
     })
     assert rooted_packages(plain, {"code/lib/__init__.py", "code/lib/core.py", "code/train.py"}) == frozenset()
     assert {f.path: f.module for f in scan(plain).files}["code/lib/core.py"] == "lib.core"
+
+
+def test_a_call_on_self_in_an_inherited_method_runs_the_subclass_override() -> None:
+    repo = fixture("tour_override")
+    base = "diffusion.gaussian_diffusion.GaussianDiffusion"
+    sites = {s.text: s.targets for s in repo.graph.calls[f"{base}.p_sample"]}
+    # The object built is a SpacedDiffusion: its override runs, not the base's.
+    assert sites["self.p_mean_variance"] == ("diffusion.respace.SpacedDiffusion.p_mean_variance",)
+    found = reasons(tour_of("tour_override"))
+    assert found["diffusion.respace.SpacedDiffusion.p_mean_variance"] == (
+        "called by `GaussianDiffusion.p_sample` at diffusion/gaussian_diffusion.py:18"
+    )
+    # ...which hands on to the base's through super().
+    assert found[f"{base}.p_mean_variance"] == "called by `SpacedDiffusion.p_mean_variance` at diffusion/respace.py:17"
+
+
+def test_self_in_a_method_no_call_reaches_is_its_class_and_the_subclasses_built(tmp_path: Path) -> None:
+    repo = analyze(write_repo(tmp_path, {
+        "trainer.py": """
+            class Trainer:
+                def on_step(self):
+                    return self.loss()
+
+                def loss(self):
+                    return 0.0
+
+
+            class DistillTrainer(Trainer):
+                def loss(self):
+                    return 1.0
+
+
+            def build():
+                return DistillTrainer()
+        """,
+    }))
+    # Nothing calls on_step (a framework would): self is a Trainer or the subclass built.
+    sites = {s.text: s.targets for s in repo.graph.calls["trainer.Trainer.on_step"]}
+    assert sites["self.loss"] == ("trainer.DistillTrainer.loss", "trainer.Trainer.loss")

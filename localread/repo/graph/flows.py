@@ -106,7 +106,11 @@ class Flows(Solver):
         repo functions it reaches (counted in phase 1, flowing in phase 2)."""
         flowed = self.flowed.setdefault(index, set())
         for atom in atoms:
-            for fid, bound, _ in self.flow_targets(atom):
+            if atom[0] == CLASS:
+                self.built.add(atom[1])
+            for fid, bound, recv in self.flow_targets(atom):
+                if bound and recv:
+                    self.add_receiver(fid, recv)
                 if (fid, bound) in flowed:
                     continue
                 flowed.add((fid, bound))

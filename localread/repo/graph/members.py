@@ -183,8 +183,13 @@ class Members(Solver):
             if props:
                 out: frozenset = EMPTY
                 for p in props:
+                    self.add_receiver(self.by_n[p[1]].id, atom[1])
                     out = out | self.returns(self.by_n[p[1]].id, atom[1])
                 return out
+            # A method read through an instance runs on it when called.
+            for a in members:
+                if a[0] == FUNCTION:
+                    self.add_receiver(self.by_n[a[1]].id, atom[1])
         found = False
         out = EMPTY
         for c in self.mro_in_repo(cid):
