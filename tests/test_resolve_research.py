@@ -95,3 +95,13 @@ def test_self_in_a_method_no_call_reaches_is_its_class_and_the_subclasses_built(
     # Nothing calls on_step (a framework would): self is a Trainer or the subclass built.
     sites = {s.text: s.targets for s in repo.graph.calls["trainer.Trainer.on_step"]}
     assert sites["self.loss"] == ("trainer.DistillTrainer.loss", "trainer.Trainer.loss")
+
+
+def test_a_module_function_bound_in_a_class_body_runs_as_a_method() -> None:
+    found = reasons(tour_of("tour_alias"))
+    # `decode = decode_function` in VQModel's body: `model.decode(codes)` runs it...
+    assert found["vq.codec.decode_function"] == "called by `main` at reconstruct.py:9"
+    # ...with self bound to the model, so what it calls on self resolves.
+    assert found["vq.codec.Decoder.forward"] == (
+        "runs when `self.decoder(...)` is called in `decode_function` at vq/codec.py:10"
+    )

@@ -32,7 +32,7 @@ from localread.repo.graph.atoms import (
 )
 from localread.repo.graph.library import CONTAINER_METHODS, is_module_base
 from localread.repo.graph.parse import parse_expr, quick_call
-from localread.repo.graph.solver import BASE, INSTANCE_ATTR, NODE, VAR, Solver
+from localread.repo.graph.solver import BASE, INSTANCE_ATTR, NODE, SPAN, VAR, Solver
 from localread.repo.graph.state import UNSET
 
 MAX_DOTS = 8  # longer external dotted names widen to "unknown"
@@ -186,10 +186,13 @@ class Members(Solver):
                     self.add_receiver(self.by_n[p[1]].id, atom[1])
                     out = out | self.returns(self.by_n[p[1]].id, atom[1])
                 return out
-            # A method read through an instance runs on it when called.
+            # A method read through an instance runs on it when called; so does a
+            # module function the class body names (`decode = decode_function`).
+            alias = all(src[0] == SPAN and src[5] in ("identifier", "attribute")
+                        for src in self.sources.get((VAR, owner, name), ()))
             for a in members:
                 if a[0] == FUNCTION:
-                    self.add_receiver(self.by_n[a[1]].id, atom[1])
+                    self.add_receiver(self.by_n[a[1]].id, atom[1], alias)
         found = False
         out = EMPTY
         for c in self.mro_in_repo(cid):

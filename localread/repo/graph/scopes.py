@@ -161,6 +161,8 @@ class Scopes(Solver):
                 else:
                     lst.append((SELF, scope.id))
                 continue
+            if i == 0 and scope.cls is None and param.kind in _POSITIONAL:
+                lst.append((SELF, scope.id))  # a module function bound as a method
             if arg is not None and arg.annotation is not None:
                 lst.append((ANNOTATION, arg.annotation, scope.id))
             if default is not None:
@@ -180,21 +182,24 @@ class Scopes(Solver):
         found = self.receivers.get(fid)
         if found:
             return frozenset((INSTANCE, n) for n in found)
-        if not self.self_fallback:
-            return EMPTY
         cls = self.scopes[fid].cls
-        assert cls is not None
+        if not self.self_fallback or cls is None:
+            return EMPTY
         out = {(INSTANCE, self.scopes[cls].n)}
         out.update((INSTANCE, n) for n in self.built_subclasses.get(cls, ()))
         return frozenset(out)
 
-    def add_receiver(self, fid: str, recv: int) -> None:
-        """A call runs method fid on an instance of the class recv."""
+    def add_receiver(self, fid: str, recv: int, alias: bool = False) -> None:
+        """A call runs method fid on an instance of the class recv. alias: fid is a
+        module function that a class body binds by name, as a method (`decode =
+        decode_function`; not `staticmethod(f)`)."""
         scope = self.scopes.get(fid)
-        if scope is None or scope.cls is None or scope.static or scope.classmethod:
+        if scope is None or scope.kind != "function" or scope.static or scope.classmethod:
+            return
+        if scope.cls is None and not alias:
             return
         found = self.receivers.setdefault(fid, set())
-        if recv in found or scope.cls not in self.mro_in_repo(self.by_n[recv].id):
+        if recv in found or (scope.cls is not None and scope.cls not in self.mro_in_repo(self.by_n[recv].id)):
             return
         params = self.params(scope)
         if not params or params[0][0].kind not in _POSITIONAL:
