@@ -288,7 +288,8 @@ def test_containers_iterated_or_indexed_run_the_forward_of_what_was_put_in() -> 
     assert targets(g, VIT_FORWARD, "self.neck") == ("vitlite.layers.Block.forward", "vitlite.layers.Head.forward")
     # ModuleDict values, through .items() in a comprehension and by key.
     assert targets(g, VIT_FORWARD, "head") == ("vitlite.layers.Head.forward", "vitlite.layers.Mlp.forward")
-    assert targets(g, VIT_FORWARD, 'self.heads["cls"]') == ("vitlite.layers.Head.forward", "vitlite.layers.Mlp.forward")
+    # By a literal key, the entry of that key only (issue 13).
+    assert targets(g, VIT_FORWARD, 'self.heads["cls"]') == ("vitlite.layers.Head.forward",)
 
 
 def test_calling_a_sequential_of_library_modules_is_a_library_call(tmp_path: Path) -> None:

@@ -105,3 +105,50 @@ def test_a_module_function_bound_in_a_class_body_runs_as_a_method() -> None:
     assert found["vq.codec.Decoder.forward"] == (
         "runs when `self.decoder(...)` is called in `decode_function` at vq/codec.py:10"
     )
+
+
+def test_the_entries_of_a_module_dict_built_with_dict_are_its_attributes() -> None:
+    repo = fixture("tour_moduledict")
+    sites = {s.text: s for s in repo.graph.calls["model.GPT.forward"]}
+    # Each attribute is the entry of its key, not the union of the entries.
+    assert sites["block"].targets == ("model.Block.forward",)
+    assert sites["block"].context == "for block in self.transformer.h"
+    assert sites["self.transformer.ln_f"].targets == ("model.LayerNorm.forward",)
+    assert sites["self.transformer.wte"].external == "torch.nn.Embedding.__call__"
+    assert sites["self.transformer.wte"].targets == ()
+    found = reasons(tour_of("tour_moduledict"))
+    assert found["model.Block.forward"] == (
+        "runs when `block(...)` is called in `GPT.forward` at model.py:54 (for block in self.transformer.h)"
+    )
+
+
+def test_literal_keys_pick_one_entry_of_a_dict(tmp_path: Path) -> None:
+    repo = analyze(write_repo(tmp_path, {
+        "heads.py": """
+            class BoxHead:
+                def __call__(self, x):
+                    return x
+
+
+            class MaskHead:
+                def __call__(self, x):
+                    return x
+
+
+            HEADS = {"box": BoxHead(), "mask": MaskHead()}
+            OPTIONS = dict(box=BoxHead(), mask=MaskHead())
+
+
+            def run(x, name):
+                HEADS["box"](x)
+                OPTIONS.get("mask")(x)
+                HEADS[name](x)
+        """,
+    }))
+    sites = [(s.text, s.targets) for s in repo.graph.calls["heads.run"]]
+    assert sites == [
+        ('HEADS["box"]', ("heads.BoxHead.__call__",)),
+        ("OPTIONS.get", ()),
+        ('OPTIONS.get("mask")', ("heads.MaskHead.__call__",)),
+        ("HEADS[name]", ("heads.BoxHead.__call__", "heads.MaskHead.__call__")),
+    ]

@@ -28,6 +28,7 @@ from localread.repo.graph.atoms import (
     TUPLE,
     WRAPPED,
     elements,
+    keyed_value,
     mapping_values,
     shallow,
 )
@@ -164,12 +165,21 @@ class Calls(Solver):
                 elems = elems | got
             return frozenset(((SEQ, self.intern("torch.nn.Sequential"), shallow(elems)),))
         if dotted in DICT_BUILTINS:
-            values = mapping_values(self.arg_types(node, 0, scope))
+            first = self.arg_types(node, 0, scope)
+            values = mapping_values(first)
             for kw in node.keywords:
                 if kw.arg is not None:
                     values = values | self.types_of(kw.value, scope)
             if dotted == "collections.defaultdict":
-                values = EMPTY
+                return frozenset(((DICT, n, EMPTY),))
+            # `dict(wte=..., h=...)`, `nn.ModuleDict({"wte": ...})`: the keys are known
+            # when every one is a keyword or a literal string of the one dict passed.
+            base = [a for a in first if a[0] == DICT]
+            if (len(node.args) <= 1 and all(kw.arg is not None for kw in node.keywords)
+                    and (not node.args or (len(first) == 1 and len(base) == 1 and len(base[0]) == 4))):
+                keyed = self.keyed_entries(((kw.arg, kw.value) for kw in node.keywords), scope,
+                                           base[0][3] if base else ())
+                return frozenset(((DICT, n, shallow(values), keyed),))
             return frozenset(((DICT, n, shallow(values)),))
         if dotted in SEQ_BUILTINS:
             return frozenset(((SEQ, n, shallow(elements(self.arg_types(node, 0, scope)))),))
@@ -238,6 +248,11 @@ class Calls(Solver):
             return frozenset((cont,))
         if kind == DICT:
             if method in ("get", "pop", "setdefault"):
+                key = node.args[0] if node is not None and node.args else None
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    found = keyed_value(cont, self.intern(key.value))
+                    if found is not None:
+                        return found | self.arg_types(node, 1, scope)
                 return cont[2] | self.arg_types(node, 1, scope)
             if method == "values":
                 return frozenset(((SEQ, self.intern("builtins.list"), cont[2]),))

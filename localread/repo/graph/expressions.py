@@ -9,6 +9,7 @@ text, parsed once and only when a type is asked for. Annotations declare instanc
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 
 from localread.repo.graph.atoms import (
     CLASS,
@@ -103,6 +104,11 @@ class Expressions(Solver):
             return frozenset(((TUPLE, tuple(shallow(self.types_of(e, scope)) for e in node.elts)),))
         if t is ast.Dict:
             values = self.union_of([v for v in node.values if v is not None], scope)
+            keys = [k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None
+                    for k in node.keys]
+            if keys and None not in keys:
+                keyed = self.keyed_entries(zip(keys, node.values), scope)  # type: ignore[arg-type]
+                return frozenset(((DICT, self.intern("builtins.dict"), shallow(values), keyed),))
             return frozenset(((DICT, self.intern("builtins.dict"), shallow(values)),))
         if t is ast.ListComp or t is ast.SetComp or t is ast.GeneratorExp:
             return frozenset(((SEQ, self.intern("builtins.list"), shallow(self.types_of(node.elt, scope))),))
@@ -121,6 +127,14 @@ class Expressions(Solver):
         if t is ast.JoinedStr:
             return self.str_atom
         return EMPTY
+
+    def keyed_entries(self, pairs: Iterable[tuple[str, ast.expr]], scope: str, base: tuple = ()) -> tuple:
+        """The entries of a dict with literal string keys, (key str n, atoms) in key
+        order; pairs: (key, value node), later keys replacing earlier ones and base."""
+        entries = dict(base)
+        for key, value in pairs:
+            entries[self.intern(key)] = shallow(self.types_of(value, scope))
+        return tuple(sorted(entries.items(), key=lambda kv: self.strs[kv[0]]))
 
     def union_of(self, nodes: list, scope: str) -> frozenset:
         """The union of the types of several expressions (a starred one: its elements)."""

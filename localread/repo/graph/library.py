@@ -63,6 +63,7 @@ SEQ_BUILTINS = frozenset({
     "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset", "builtins.sorted",
     "builtins.reversed", "builtins.iter", "collections.deque",
 })
+MODULE_DICT = frozenset({"torch.nn.ModuleDict", "torch.nn.modules.container.ModuleDict"})
 DICT_BUILTINS = frozenset({
     "builtins.dict", "collections.OrderedDict", "collections.defaultdict", "torch.nn.ModuleDict",
     "torch.nn.modules.container.ModuleDict",

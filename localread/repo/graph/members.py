@@ -29,8 +29,9 @@ from localread.repo.graph.atoms import (
     TUPLE,
     WRAPPED,
     elements,
+    keyed_value,
 )
-from localread.repo.graph.library import CONTAINER_METHODS, is_module_base
+from localread.repo.graph.library import CONTAINER_METHODS, MODULE_DICT, is_module_base
 from localread.repo.graph.parse import parse_expr, quick_call
 from localread.repo.graph.solver import BASE, INSTANCE_ATTR, NODE, SPAN, VAR, Solver
 from localread.repo.graph.state import UNSET
@@ -280,6 +281,10 @@ class Members(Solver):
         if kind == SEQ or kind == DICT or kind == TUPLE:
             if name in CONTAINER_METHODS:
                 return frozenset(((CONTAINER_METHOD, atom, self.intern(name)),))
+            if kind == DICT and self.strs[atom[1]] in MODULE_DICT:
+                # `self.transformer.h`: a ModuleDict's modules are its attributes.
+                found = keyed_value(atom, self.intern(name))
+                return atom[2] if found is None else found
             return EMPTY
         if kind == SUPER:
             return self.super_attribute(atom, name)
@@ -295,6 +300,10 @@ class Members(Solver):
         if kind == SEQ:
             return frozenset((atom,)) if isinstance(index, ast.Slice) else atom[2]
         if kind == DICT:
+            if isinstance(index, ast.Constant) and isinstance(index.value, str):
+                found = keyed_value(atom, self.intern(index.value))
+                if found is not None:
+                    return found
             return atom[2]
         if kind == TUPLE:
             if isinstance(index, ast.Constant) and isinstance(index.value, int):
