@@ -152,3 +152,32 @@ def test_literal_keys_pick_one_entry_of_a_dict(tmp_path: Path) -> None:
         ('OPTIONS.get("mask")', ("heads.MaskHead.__call__",)),
         ("HEADS[name]", ("heads.BoxHead.__call__", "heads.MaskHead.__call__")),
     ]
+
+
+def test_a_registry_indexed_by_a_flag_follows_the_default_and_counts_the_others() -> None:
+    repo = fixture("tour_registry")
+    site = next(s for s in repo.graph.calls["train.main"] if s.text == "VIT_MODELS[args.model]")
+    # The graph (what map and explain show) keeps every entry...
+    assert site.targets == ("models.ViT_B_16", "models.ViT_H_14", "models.ViT_L_16", "models.ViT_S_16")
+    assert [key for key, _ in site.keyed] == ["ViT-B/16", "ViT-H/14", "ViT-L/16", "ViT-S/16"]
+    # ...the tour follows the argparse default's and says how many others there are.
+    tour = tour_of("tour_registry")
+    found = reasons(tour)
+    assert found["models.ViT_B_16"] == (
+        "called by `main` at train.py:11; entry `ViT-B/16` (the default of `--model`); or one of 3 others"
+    )
+    assert not {"models.ViT_S_16", "models.ViT_L_16", "models.ViT_H_14"} & set(found)
+
+
+def test_the_readme_command_value_picks_the_registry_entry(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for path in ("models.py", "train.py"):
+        write_repo(root, {path: (FIXTURES / "tour_registry" / "repo" / path).read_text()})
+    write_repo(root, {"README.md": "# ViT\n\n```\npython train.py --model ViT-L/16 --steps 5\n```\n"})
+    repo = analyze(root)
+    tour = build_tour(repo, pick_entry(repo, "train.py"))
+    found = reasons(tour)
+    assert found["models.ViT_L_16"].endswith(
+        "entry `ViT-L/16` (`--model ViT-L/16` in the README's command); or one of 3 others"
+    )
+    assert "models.ViT_B_16" not in found

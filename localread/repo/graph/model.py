@@ -35,6 +35,10 @@ class CallSite:
 
     A site with no targets and no external is not resolved; it is counted in
     `Graph.unresolved` only when it looks like a call into the repository.
+
+    keyed: for a call through a registry with literal keys indexed by a computed key
+    (`MODELS[args.model](...)`), the targets of each key, in key order; `targets`
+    holds them all. () otherwise.
     """
 
     caller: str
@@ -44,6 +48,7 @@ class CallSite:
     kind: EdgeKind
     context: str
     external: str | None
+    keyed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

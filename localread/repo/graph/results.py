@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from localread.data import ChunkKind, Edge, EdgeKind
-from localread.repo.graph.atoms import CLASS, EMPTY, FUNCTION, REPO_KINDS
+from localread.repo.graph.atoms import CLASS, DICT, EMPTY, FUNCTION, REPO_KINDS
 from localread.repo.graph.expressions import NO_VALUE_TYPES
 from localread.repo.graph.model import CallSite, Graph, context_texts
 from localread.repo.graph.parse import DOTTED, REF_CHAIN, STRINGS, quick_expr
@@ -57,7 +57,8 @@ class Results(Solver):
             text = site.text
             if "\n" in text or "  " in text:
                 text = " ".join(text.split())
-            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external)
+            keyed = self.registry_keys(site) if site.func_type == "subscript" and len(targets) > 1 else ()
+            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external, keyed)
             rows.setdefault(site.caller, []).append((site.line, site.pos, call))
             path = paths[site.file]
             if not targets:
@@ -85,6 +86,21 @@ class Results(Solver):
         facts = self.chunk_facts(constructed)
         return Graph(chunks=chunks, edges=ordered, calls=calls, unresolved=[row[3] for row in unresolved],
                      imports=imports, import_names=import_names, shadowed=shadowed, facts=facts)
+
+    def registry_keys(self, site: Site) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """`REGISTRY[key](...)` with a computed key on a dict whose keys are literal
+        strings: the targets of each key (see `CallSite.keyed`)."""
+        node = self.parsed_expr(site.file, site.func_span[0], site.func_span[1])
+        if not isinstance(node, ast.Subscript) or isinstance(node.slice, (ast.Constant, ast.Slice)):
+            return ()
+        entries: dict[str, set[str]] = {}
+        for a in self.types_of(node.value, site.scope):
+            if a[0] != DICT or len(a) != 4:
+                continue
+            for n, atoms in a[3]:
+                entries.setdefault(self.strs[n], set()).update(self.call_targets(atoms)[0])
+        keyed = tuple((key, tuple(sorted(targets))) for key, targets in sorted(entries.items()) if targets)
+        return keyed if len(keyed) > 1 else ()
 
     def looks_repo(self, site: Site, atoms: frozenset) -> bool:
         """Whether an unresolved site looks like a call into the repository: its callee
