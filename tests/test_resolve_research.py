@@ -181,3 +181,29 @@ def test_the_readme_command_value_picks_the_registry_entry(tmp_path: Path) -> No
         "entry `ViT-L/16` (`--model ViT-L/16` in the README's command); or one of 3 others"
     )
     assert "models.ViT_B_16" not in found
+
+
+def test_values_that_carry_calls_are_followed() -> None:
+    repo = fixture("tour_callables")
+    calls = repo.graph.calls
+
+    def targets(caller: str, text: str) -> tuple[str, ...]:
+        return next(s.targets for s in calls[caller] if s.text == text)
+
+    # A callable bound through a lambda's default: `lambda x, t, m=model: m.forward_with_cfg(...)`.
+    assert targets("sample.main", "m.forward_with_cfg") == ("models.Denoiser.forward_with_cfg",)
+    # The lambda, wrapped in an object, runs when the wrapper's __call__ calls it.
+    assert targets("sampling.TimestepRescaler.__call__", "self.model") == ("models.Denoiser.forward_with_cfg",)
+    # The wrapper object passed as an argument: its __call__ runs inside the loop.
+    assert targets("sampling.sample_loop", "model_fn") == ("sampling.TimestepRescaler.__call__",)
+    # A returned closure, called later.
+    assert targets("sampling.sample_loop", "schedule") == ("sampling.get_schedule.schedule",)
+    # A lambda stored in a dict and passed on through **hooks.
+    assert targets("sampling.sample_loop", "hook") == ("sampling.clamp_output",)
+    found = reasons(tour_of("tour_callables"))
+    assert found["sampling.TimestepRescaler.__call__"] == (
+        "runs when `model_fn(...)` is called in `sample_loop` at sampling.py:40 (for i in reversed(range(steps)))"
+    )
+    assert found["sampling.get_schedule.schedule"] == (
+        "called by `sample_loop` at sampling.py:39 (for i in reversed(range(steps)))"
+    )

@@ -12,6 +12,7 @@ import ast
 from collections.abc import Iterable
 
 from localread.repo.graph.atoms import (
+    CALLABLE_KINDS,
     CLASS,
     DICT,
     EMPTY,
@@ -32,7 +33,7 @@ from localread.repo.graph.state import UNSET
 # Node types whose value has no type the resolver uses (numbers, arithmetic, tests).
 NO_VALUE_TYPES = frozenset({
     "integer", "float", "true", "false", "none", "binary_operator", "comparison_operator",
-    "not_operator", "unary_operator", "lambda", "ellipsis",
+    "not_operator", "unary_operator", "ellipsis",
 })
 
 
@@ -126,6 +127,12 @@ class Expressions(Solver):
             return self.str_atom if isinstance(node.value, str) else EMPTY
         if t is ast.JoinedStr:
             return self.str_atom
+        if t is ast.Lambda:
+            # `lambda x: normalize(x)` runs what its body calls: calling the lambda is
+            # calling that (its own parameters are bound in the enclosing scope).
+            if isinstance(node.body, ast.Call):
+                return frozenset(a for a in self.types_of(node.body.func, scope) if a[0] in CALLABLE_KINDS)
+            return EMPTY
         return EMPTY
 
     def keyed_entries(self, pairs: Iterable[tuple[str, ast.expr]], scope: str, base: tuple = ()) -> tuple:

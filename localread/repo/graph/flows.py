@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 
-from localread.repo.graph.atoms import CLASS, EMPTY, FUNCTION, SEQ, UNKNOWN_CALLABLE
+from localread.repo.graph.atoms import CLASS, DICT, EMPTY, FUNCTION, SEQ, UNKNOWN_CALLABLE, shallow
 from localread.repo.graph.solver import FLOW, VAR, Solver
 
 # A function called from more call sites than this is a library-style utility: its
@@ -55,6 +55,8 @@ class Flows(Solver):
         call = self.site_call(site)
         if call is None:
             return EMPTY
+        if kind == "var_keyword":
+            return self.kwargs_value(call, site.scope)
         node = None
         if kind != "keyword_only":
             pos = index - bound
@@ -71,6 +73,20 @@ class Flows(Solver):
                     node = kw.value
                     break
         return self.types_of(node, site.scope) if node is not None else EMPTY
+
+    def kwargs_value(self, call: ast.Call, scope: str) -> frozenset:
+        """What `**kwargs` receives: a dict of the keywords passed (those that name
+        another parameter too) and of the dicts passed with `**`."""
+        out: set = set()
+        named = [kw for kw in call.keywords if kw.arg is not None]
+        if named:
+            values = self.union_of([kw.value for kw in named], scope)
+            keyed = self.keyed_entries(((kw.arg, kw.value) for kw in named), scope)  # type: ignore[misc]
+            out.add((DICT, self.intern("builtins.dict"), shallow(values), keyed))
+        for kw in call.keywords:
+            if kw.arg is None:
+                out.update(a for a in self.types_of(kw.value, scope) if a[0] == DICT)
+        return frozenset(out)
 
     def flow_changed(self, key: tuple, atoms: frozenset) -> None:
         """A flow's value grew: add it to its parameter's accumulated types."""

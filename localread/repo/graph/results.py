@@ -23,7 +23,7 @@ from localread.repo.graph.state import Site
 
 # Values not scanned for references: no names in them, or a call, whose arguments are
 # scanned as the call's.
-_NOT_SCANNED = NO_VALUE_TYPES | {"call", "string", "concatenated_string"}
+_NOT_SCANNED = NO_VALUE_TYPES | {"call", "string", "concatenated_string", "lambda"}
 
 
 class Results(Solver):

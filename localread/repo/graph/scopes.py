@@ -167,7 +167,7 @@ class Scopes(Solver):
                 lst.append((ANNOTATION, arg.annotation, scope.id))
             if default is not None:
                 lst.append((NODE, default, scope.id, ()))
-            if param.kind in ("positional", "positional_only", "keyword_only"):
+            if param.kind in ("positional", "positional_only", "keyword_only", "var_keyword"):
                 lst.append((FLOWS, scope.id, i, param.name, param.kind))
         return out
 
