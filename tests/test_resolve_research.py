@@ -207,3 +207,16 @@ def test_values_that_carry_calls_are_followed() -> None:
     assert found["sampling.get_schedule.schedule"] == (
         "called by `sample_loop` at sampling.py:39 (for i in reversed(range(steps)))"
     )
+
+
+def test_a_literal_dotted_string_names_the_class_a_helper_returns() -> None:
+    repo = fixture("tour_config")
+    sites = {s.text: s.targets for s in repo.graph.calls["scripts.reconstruct.main"]}
+    # `model_cls = get_obj_from_str("ldm.models.autoencoder.AutoencoderKL")`, then model_cls(...).
+    assert sites["model_cls"] == ("ldm.models.autoencoder.AutoencoderKL",)
+    assert sites["model.encode"] == ("ldm.models.autoencoder.AutoencoderKL.encode",)
+    found = reasons(tour_of("tour_config"))
+    assert found["ldm.models.autoencoder.AutoencoderKL"] == "instantiated by `main` at scripts/reconstruct.py:17"
+    # The helper's own `get_obj_from_str(config["target"])` names no literal: left as it is.
+    helper = {s.text: s.targets for s in repo.graph.calls["ldm.util.instantiate_from_config"]}
+    assert helper['get_obj_from_str(config["target"])'] == ()

@@ -38,6 +38,8 @@ from localread.repo.graph.library import (
     IDENTITY,
     MODULE_LIST,
     NEEDS_ARGS,
+    OBJECT_FROM_STRING,
+    OBJECT_FROM_STRING_EXTERNAL,
     SELF_RETURNING,
     SEQ_BUILTINS,
     SEQUENTIAL,
@@ -101,6 +103,10 @@ class Calls(Solver):
         if kind == CLASS:
             return frozenset(((INSTANCE, atom[1]),))
         if kind == FUNCTION:
+            if node is not None and self.by_n[atom[1]].rec.name in OBJECT_FROM_STRING:
+                named = self.named_object(node, scope)
+                if named:
+                    return named
             return self.returns(self.by_n[atom[1]].id, atom[3])
         if kind == INSTANCE or kind == WRAPPED or kind == SEQ:
             out: frozenset = EMPTY
@@ -123,6 +129,25 @@ class Calls(Solver):
             return frozenset((recv,)) if method in SELF_RETURNING else frozenset(((EXTERNAL_RESULT, atom[1]),))
         if kind == CONTAINER_METHOD:
             return self.container_call(atom[1], self.strs[atom[2]], node, scope)
+        return EMPTY
+
+    def named_object(self, node: ast.Call, scope: str) -> frozenset:
+        """`get_obj_from_str("pkg.module.Class")`, `pydoc.locate("...")`: the repo
+        object a literal dotted string names, found as an import would find it (never
+        imported); EMPTY when the string is not literal or names nothing here."""
+        name = node.args[0] if node.args else None
+        if not isinstance(name, ast.Constant) or not isinstance(name.value, str):
+            return EMPTY
+        parts = name.value.strip().split(".")
+        fi = self.scopes[scope].file
+        for cut in range(len(parts) - 1, 0, -1):
+            ref = self.resolve_module(fi, 0, ".".join(parts[:cut]))
+            if ref is None:
+                continue
+            atoms = frozenset((self.module_atom(ref),))
+            for part in parts[cut:]:
+                atoms = self.attribute_types(atoms, part)
+            return frozenset(a for a in atoms if a[0] == CLASS or a[0] == FUNCTION)
         return EMPTY
 
     def arg_types(self, node: ast.Call | None, i: int, scope: str) -> frozenset:
@@ -215,6 +240,8 @@ class Calls(Solver):
                              if a[0] == MODULE and self.strs[a[1]] in self.scopes)
         if dotted == "builtins.globals":
             return frozenset(((NAMESPACE, self.scopes[self.scopes[scope].module].n),))
+        if dotted in OBJECT_FROM_STRING_EXTERNAL:
+            return self.named_object(node, scope) or result
         if dotted == "importlib.import_module":
             name = node.args[0] if node.args else None
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
@@ -295,7 +322,8 @@ class Calls(Solver):
         site = self.sites[index]
         out: frozenset = EMPTY
         for atom in self.read(self.site_keys[index]):
-            if atom[0] == EXTERNAL and self.needs_args(atom[1]):
+            if (atom[0] == EXTERNAL and self.needs_args(atom[1])) or (
+                    atom[0] == FUNCTION and self.by_n[atom[1]].rec.name in OBJECT_FROM_STRING):
                 got = self.call_result(atom, self.site_call(site), site.scope)
             else:
                 got = self.call_result(atom, None, site.scope)
