@@ -4,7 +4,9 @@ Calling a class builds an instance; calling an instance runs `__call__`, or `for
 for an nn.Module; an nn.Sequential runs each module it holds. A function returns the
 union of its `return` values and its return annotation, with `self`/`cls` read as the
 receiver's class. Externals return EXTERNAL_RESULT, except the library calls whose
-result depends on their arguments (`library.NEEDS_ARGS`).
+result depends on their arguments (`library.NEEDS_ARGS`); a helper that returns the
+object a literal dotted string names (`get_obj_from_str("pkg.mod.Class")`) returns
+that repo object.
 """
 
 from __future__ import annotations

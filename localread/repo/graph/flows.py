@@ -3,7 +3,8 @@
 Phase 1 only counts, per repo function, the call sites that reach it. Phase 2
 (`enable_flows`) lets arguments flow into the functions that at most `MAX_CALLERS`
 sites reach (decorator applications not counted): a utility called from everywhere
-keeps its declared types only.
+keeps its declared types only. `**kwargs` receives a dict of the keywords passed and
+of the dicts passed with `**`.
 """
 
 from __future__ import annotations

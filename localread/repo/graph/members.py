@@ -4,7 +4,8 @@ Phase 0 (`solve_bases`) types every base class and fixes the MROs (C3, external 
 as leaves). After it, an attribute of an instance is found in the first repo class of
 the MRO whose body binds it (methods bound to the receiver, properties read as their
 getter's return), else among what `self.name = ...` assigned, else on the external
-base class.
+base class. An nn.ModuleDict's attributes are its entries (by key when its keys are
+literal strings), and `d["key"]` is the entry of that key.
 """
 
 from __future__ import annotations
