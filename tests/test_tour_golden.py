@@ -51,16 +51,20 @@ def render(name: str) -> str:
     return "".join(line.rstrip() + "\n" for line in result.stdout.splitlines())
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_tour_output_matches_the_golden_file(name: str) -> None:
+def assert_matches(name: str, actual: str, *, what: str = "tour") -> None:
+    """Fail with the unified diff when `actual` is not tests/golden/<name>."""
     expected = (GOLDEN / name).read_text(encoding="utf-8")
-    actual = render(name)
     if actual != expected:
         diff = "".join(difflib.unified_diff(
             expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=f"tests/golden/{name}", tofile="tour now",
+            fromfile=f"tests/golden/{name}", tofile=f"{what} now",
         ))
-        pytest.fail(f"the tour changed; review the diff and regenerate (see this module's docstring):\n{diff}")
+        pytest.fail(f"the {what} changed; review the diff and regenerate (see the test module's docstring):\n{diff}")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_tour_output_matches_the_golden_file(name: str) -> None:
+    assert_matches(name, render(name))
 
 
 def regenerate() -> None:
