@@ -103,18 +103,28 @@ def load_settings(**flags: Any) -> Settings:
 
 
 _PATHS = {"cache_dir", "models_dir", "config_file"}
-_INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps", "max_lines"}
+# Whole-number settings and the least value each may take (a tour of 0 steps, or a
+# context of -1 tokens, would be silently replaced by something else).
+_INTS = {"n_ctx": 1, "n_gpu_layers": -1, "n_threads": 1, "max_tokens": 1, "max_depth": 0, "max_steps": 1, "max_lines": 1}
 _BOOLS = {"offline", "verbose", "analysis_cache"}
+_FLAGS = {"n_gpu_layers", "max_depth", "max_steps", "max_lines"}  # the settings a command-line flag sets
 
 
 def _coerce(key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(str(value)).expanduser()
     if key in _INTS:
+        flag = [f"--{key.replace('_', '-')}"] if key in _FLAGS else []
+        where = ", ".join([*flag, _ENV[key], "config file"])
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
-            raise LocalreadError(f"setting {key}: expected a whole number, got {value!r}") from None
+            raise LocalreadError(f"setting {key} ({where}): expected a whole number, got {value!r}") from None
+        if number < _INTS[key]:
+            raise LocalreadError(
+                f"setting {key} ({where}): expected {_INTS[key]} or more, got {number}"
+            )
+        return number
     if key in _BOOLS and isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return value

@@ -157,7 +157,7 @@ def test_partial_results_with_a_warning(tmp_path: Path) -> None:
     assert warning.startswith("warning: 5 Python files read")
     assert "1 with syntax errors (pkg/broken.py)" in warning
     assert "1 not valid UTF-8" in warning
-    assert "1 unreadable or looping links skipped" in warning
+    assert "1 link not followed (pkg/loop/ (a second link to a folder already read))" in warning
 
 
 def trap(markers: Path, name: str) -> str:

@@ -76,5 +76,5 @@ def test_a_bad_config_file_is_one_line_naming_the_file(isolated_env: Path, text:
 
 def test_a_bad_environment_value_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCALREAD_N_CTX", "lots")
-    with pytest.raises(LocalreadError, match="n_ctx: expected a whole number"):
+    with pytest.raises(LocalreadError, match=r"setting n_ctx \(LOCALREAD_N_CTX, config file\): expected a whole number, got .lots."):
         load_settings()

@@ -12,7 +12,6 @@ and review `git diff tests/golden/` before committing.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from localread.render import markdown
 from tests.fakes import FakeEngine
 from tests.helpers import EXAMPLE
 from tests.summarize_helpers import run
-from tests.test_tour_golden import COLUMNS, GOLDEN, assert_matches
+from tests.test_tour_golden import COLUMNS, assert_matches, write_goldens
 
 
 class NamingEngine(FakeEngine):
@@ -76,14 +75,4 @@ def test_output_matches_the_golden_file(name: str) -> None:
 
 
 if __name__ == "__main__":
-    import os
-
-    with tempfile.TemporaryDirectory() as home:
-        for var in list(os.environ):
-            if var.startswith("LOCALREAD_"):
-                del os.environ[var]
-        os.environ["LOCALREAD_CACHE_DIR"] = str(Path(home) / "cache")
-        os.environ["LOCALREAD_CONFIG"] = str(Path(home) / "config.toml")
-        for name in sorted(CASES):
-            (GOLDEN / name).write_text(CASES[name](), encoding="utf-8")
-            print(f"wrote tests/golden/{name}", file=sys.stderr)
+    write_goldens(CASES)

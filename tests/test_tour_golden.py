@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,22 +68,23 @@ def test_tour_output_matches_the_golden_file(name: str) -> None:
     assert_matches(name, render(name))
 
 
-def regenerate() -> None:
-    GOLDEN.mkdir(exist_ok=True)
-    for name in sorted(CASES):
-        (GOLDEN / name).write_text(render(name), encoding="utf-8")
-        print(f"wrote tests/golden/{name}", file=sys.stderr)
-
-
-if __name__ == "__main__":
+def write_goldens(cases: dict[str, Callable[[], str]]) -> None:
+    """Write tests/golden/<name> for each case, run as the tests run them: no user
+    cache, config or stored summaries."""
     import os
     import tempfile
 
-    # Like the tests: no user cache, config or stored summaries.
+    GOLDEN.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         for var in list(os.environ):
             if var.startswith("LOCALREAD_"):
                 del os.environ[var]
         os.environ["LOCALREAD_CACHE_DIR"] = str(Path(home) / "cache")
         os.environ["LOCALREAD_CONFIG"] = str(Path(home) / "config.toml")
-        regenerate()
+        for name in sorted(cases):
+            (GOLDEN / name).write_text(cases[name](), encoding="utf-8")
+            print(f"wrote tests/golden/{name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    write_goldens({name: lambda name=name: render(name) for name in CASES})

@@ -49,7 +49,7 @@ def fingerprint(result: Scan) -> str | None:
     digest = hashlib.sha256()
     digest.update(repr((FORMAT, _code_fingerprint(), str(result.root))).encode())
     digest.update(repr(astuple(layout)).encode())
-    digest.update(repr((counts.files, counts.skipped_binary, counts.skipped_large, counts.skipped_unreadable)).encode())
+    digest.update(repr(astuple(counts)).encode())
     inputs = [f.path for f in result.files] + sorted({*layout.packaging, *([layout.readme] if layout.readme else [])})
     settled = time.time_ns() - int(RACY_SECONDS * 1e9)
     for rel in inputs:

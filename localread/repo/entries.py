@@ -108,6 +108,8 @@ def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
         add(module.path, "console_script", WEIGHTS.console_script, name, func_id if func_id in chunks else None)
 
     for path, cs in sorted(by_path.items()):
+        if path.endswith(".ipynb"):
+            continue  # run in Jupyter, never as `python x.ipynb`: the notebook loop below
         module = cs[0]
         name = path.rsplit("/", 1)[-1]
         top = path.split("/")[0]

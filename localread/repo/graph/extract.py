@@ -76,14 +76,17 @@ def extract_file(
 
 def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: list[Chunk]) -> FileSymbols:
     query, tags = _query_tags()
-    by_key: dict[tuple[str, int], Chunk] = {}
+    # (name, end line) -> chunks, first line ascending: a class and its last method, or
+    # a function and a nested one, may share both (they made one scope its own parent,
+    # and the graph builder looped forever); the def line tells them apart below.
+    by_key: dict[tuple[str, int], list[Chunk]] = {}
     mains: dict[int, Chunk] = {}
     module_chunk = chunks[0] if chunks else None
     for chunk in chunks:
         if chunk.kind is ChunkKind.MAIN:
             mains[chunk.start] = chunk
         elif chunk.kind is not ChunkKind.MODULE:
-            by_key[(chunk.name, chunk.end)] = chunk
+            by_key.setdefault((chunk.name, chunk.end), []).append(chunk)
     module_id = module_chunk.id if module_chunk is not None else file.module
 
     # Records before their scope is known (it is once every definition is): each holds
@@ -152,7 +155,9 @@ def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: li
             body = caps[f"{tag}.body"][0]
             name_node = caps[f"{tag}.name"][0]
             name = source[name_node.start_byte:name_node.end_byte].decode("utf-8", "replace")
-            chunk = by_key.get((name, node.end_point[0] + 1))
+            same = by_key.get((name, node.end_point[0] + 1), [])
+            # The innermost chunk that starts (with its decorators) at or before the def.
+            chunk = max((c for c in same if c.start <= node.start_point[0] + 1), key=lambda c: c.start, default=None)
             if chunk is None:
                 continue
             if tag == "def":

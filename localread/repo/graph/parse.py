@@ -161,7 +161,7 @@ def parse_def_params(text: str) -> ast.arguments | None:
     """The parameters of the function that `text`, a whole `def`, defines."""
     try:
         fn = ast.parse(text).body[0]
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a default nested too deeply
         return None
     return fn.args if isinstance(fn, ast.FunctionDef) else None
 
@@ -170,7 +170,7 @@ def lambda_names(text: bytes) -> list[str]:
     """The names a lambda's parameter list (`x, y=1, *rest`) binds."""
     try:
         node = ast.parse(f"lambda {text.decode('utf-8', 'replace')}: 0", mode="eval").body
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     args = node.args
     names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]

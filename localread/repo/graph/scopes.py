@@ -73,8 +73,10 @@ class Scopes(Solver):
         if scope.kind in ("module", "main"):
             return (scope.module,)
         chain = [scope.id]
+        seen = {scope.id}  # a parent link back into the chain must not loop forever
         sid = scope.parent
-        while sid is not None and sid != scope.module:
+        while sid is not None and sid != scope.module and sid not in seen:
+            seen.add(sid)
             s = self.scopes[sid]
             if s.kind == "function":
                 chain.append(sid)
