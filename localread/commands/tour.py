@@ -13,6 +13,7 @@ from localread.commands.common import (
     NoLlmOpt,
     OfflineOpt,
     RepoArg,
+    ServerOpt,
     VerboseOpt,
     analyze_repo,
     callees_of,
@@ -42,6 +43,7 @@ def tour_command(
     everything: Annotated[bool, typer.Option("--all", help="The whole reading tree: no budget, no depth limit.")] = False,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
     n_gpu_layers: GpuOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -51,8 +53,8 @@ def tour_command(
     from localread.repo.tour import build_tour, pick_entry
 
     settings = command_settings(
-        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps,
-        max_lines=max_lines,
+        model=model, offline=offline, server=server, n_gpu_layers=n_gpu_layers, verbose=verbose,
+        max_depth=max_depth, max_steps=max_steps, max_lines=max_lines,
     )
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
