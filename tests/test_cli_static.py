@@ -59,8 +59,8 @@ def test_tour_json_contract_and_order() -> None:
     data = json.loads(result.stdout)
     assert data["entry"] == "scripts/demo.py"
     steps = data["steps"]
-    assert set(steps[0]) == {"id", "kind", "path", "start", "end", "depth", "reason", "explanation"}
-    assert all(s["explanation"] is None for s in steps)
+    assert set(steps[0]) == {"id", "kind", "path", "start", "end", "depth", "reason", "explanation", "description"}
+    assert all(s["explanation"] is None and s["description"] for s in steps)  # the static description
     ids = [s["id"] for s in steps]
     assert len(ids) == len(set(ids))
     assert ids[0] == "scripts.demo"

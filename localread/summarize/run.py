@@ -26,7 +26,7 @@ from localread.errors import LocalreadError
 from localread.repo.analysis import Repo
 from localread.sentences import first_sentence
 from localread.store import Entry, Store, make_key
-from localread.summarize.answers import answer_summary, fallback_summary, repeated_text
+from localread.summarize.answers import summarize_unit
 from localread.summarize.budget import over_budget
 from localread.summarize.model import (
     Options,
@@ -152,28 +152,21 @@ class _Runner:
         return self._summarize(unit, prompt, key, shown)
 
     def _summarize(self, unit: Unit, prompt: UnitPrompt, key: str, shown: dict[str, str]) -> Result:
-        """Ask the model; when the answer repeats a summary or worked example the prompt
-        showed, ask once more with the inputs named but not summarized; when that
-        repeats too, keep the facts fallback. The result is committed under key."""
-        calls: list[Completion] = []
+        """Ask the model; an answer that fails the quality gate is asked again once
+        with the retry prompt, then replaced by the static description
+        (answers.summarize_unit). The result is committed under key."""
         seconds = 0.0
-        rejected: list[str] = []
-        summary = ""
-        for attempt in (prompt, self.prompts.build(unit, shown, names_only=True)):
-            if calls and attempt.body == prompt.body:
-                break  # the same prompt, greedy decoding: the same answer again
+
+        def timed(attempt: UnitPrompt) -> Completion:
+            nonlocal seconds
             started = time.monotonic()
-            completion = self._call(attempt)
-            seconds += time.monotonic() - started
-            calls.append(completion)
-            summary = answer_summary(unit, completion.text, attempt.answer_prefix)
-            why = repeated_text(self.repo, summary, shown)
-            if why is None:
-                break
-            rejected.append(why)
-        fallback = len(rejected) == len(calls)
-        if fallback:
-            summary = fallback_summary(self.repo, unit, self.plan.inputs[unit.id])
+            try:
+                return self._call(attempt)
+            finally:
+                seconds += time.monotonic() - started
+
+        outcome = summarize_unit(self.repo, self.prompts, unit, shown, timed)
+        calls, rejected, fallback, summary = outcome.completions, list(outcome.rejected), outcome.fallback, outcome.summary
         self.store.put(
             Entry(
                 key=key,
