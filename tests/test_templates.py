@@ -15,10 +15,10 @@ from localread import prompts
 # reports that name the wrong prompt: bump the file's version block and pin the new
 # hash here. Comments outside the blocks may change freely.
 PINS = {
-    ("chat", "2"): "60db82ff4a9227bd2d70d6344a8fa0cdf3bcee9bae60c2e3f4438bef80122fdc",
-    ("completion", "2"): "075ae5cb6954359f31b3b575ba4926f18e49b6a16f24acc3aecdd48e16f5ada1",
-    ("paper", "paper-1"): "dc9d6cd2e73ea9d2128c1470e606b87207a4407e7b64c10991d5be73986c9018",
-    ("summarize", "summarize-3"): "ebc6a72280413bbfc2746981c67d017431a0b1d31c380a2caf0faa17546d42f1",
+    ("chat", "3"): "d7c05e10c90f3df9941ad044cf8e20ea2764f5435ef564b1c5d29940566a71ea",
+    ("completion", "3"): "8f4e912b17f1e163c79c37469dab38fa1f170913f88ab03d0459bdf5f71e0d77",
+    ("paper", "paper-2"): "045445bac98dec96d3ecc54bd0286db5f5c11327f61cb015ad63fdac8a7dd275",
+    ("summarize", "summarize-4"): "6c4152b1e1606868961d50f07414a897a8c5eca40b6a63482363e2a89732cfc2",
 }
 
 
