@@ -15,7 +15,7 @@ text fails, in words for the reader (empty: it passes). A text fails when it
   `Y` calls `X`, a callee that appears nowhere in the unit's code) or calls the unit
   a kind of thing it is not (a function "is a `torch.Tensor` object");
 - degenerates (a phrase that comes round again and again, runaway identifiers such
-  as `a.a.a.a`, a loop the tidier had to cut).
+  as `a.a.a.a` or `pkg.pkg`, a loop the tidier had to cut, code instead of a sentence).
 
 A `Subject` is what the gate knows of the unit, built once per text by `subject_for`
 from the chunk, its facts card and the repository's call graph (`Relations`). Callers
@@ -332,8 +332,13 @@ def _repeated(text: str, examples: Sequence[str], shown: Mapping[str, str]) -> s
 def _degenerate(text: str, words: list[str]) -> str | None:
     for token in re.findall(r"[A-Za-z0-9_.]+", text):
         parts = [p for p in re.split(r"[._]", token) if p]
-        if len(token) > RUNAWAY_CHARS or any(parts.count(p) >= RUNAWAY_REPEATS for p in set(parts)):
+        dotted = [p for p in token.split(".") if p]
+        stutters = any(a == b for a, b in zip(dotted, dotted[1:], strict=False))
+        if len(token) > RUNAWAY_CHARS or stutters or any(parts.count(p) >= RUNAWAY_REPEATS for p in set(parts)):
             return f"degenerate: a runaway identifier ({token[:40]}{'...' if len(token) > 40 else ''})"
+    prose = re.sub(r"`[^`]*`", " ", text)
+    if re.search(r"\s=\s|==|\)\s*:|^\s*(?:def|class|return|import)\s", prose):
+        return "degenerate: it is code, not a sentence"
     grams: dict[tuple[str, ...], int] = {}
     for i in range(len(words) - LOOP_NGRAM + 1):
         gram = tuple(words[i : i + LOOP_NGRAM])

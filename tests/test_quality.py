@@ -140,6 +140,10 @@ def test_degeneration(repo) -> None:
     assert check("Builds masks, masks of masks, images of masks, masks of images, images of images, and masks.", s)[0] == (
         "degenerate: it repeats the same few words"
     )
+    assert check("`ReprHighlighter.ReprHighlighter.base_style` is the style of the builder.", s)[0].startswith(
+        "degenerate: a runaway identifier"
+    )
+    assert check('ReprHighlighter.base_style = "repr.', s)[0] == "degenerate: it is code, not a sentence"
     assert check("Re-exports the model builder for the demo scripts and so on ...", s)[0] == (
         "degenerate: it went round in a loop and was cut"
     )
