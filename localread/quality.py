@@ -221,6 +221,14 @@ def _card_text(card: FactsCard) -> str:
     return " ".join(parts)
 
 
+# Words that add nothing to a unit's name: "`f` is called and used" says no more
+# than "`f`"; a constructor that "sets up the parser" says no more than its class.
+_EMPTY_VERBS = frozenset({"call", "used", "use", "instantiat", "creat", "built", "build", "defin", "implement",
+                          "provid", "simple", "helper", "piece", "code"})
+_CONSTRUCTOR_WORDS = frozenset({"set", "up", "constructor", "initializ", "initialis", "init", "instance", "object",
+                                "new", "setup"})
+
+
 def subject_for(
     repo: Repo,
     chunk: Chunk,
@@ -234,7 +242,9 @@ def subject_for(
     shown: the summaries its prompt showed; source: its source text (read when None)."""
     code = source if source is not None else repo.chunk_source(chunk)
     card_text = _card_text(card)
-    kind_words = {"class", "method", "function", "module", "script", "block", str(chunk.kind)}
+    kind_words = {"class", "method", "function", "module", "script", "block", str(chunk.kind)} | _EMPTY_VERBS
+    if chunk.name == "__init__":
+        kind_words |= _CONSTRUCTOR_WORDS
     restated = {stem(w) for w in split_words(f"{chunk.qualname} {reason or ''}")} | kind_words
     ids = {chunk.id}
     if chunk.kind is ChunkKind.CLASS:

@@ -75,6 +75,12 @@ def test_restating_the_name_or_the_reason_adds_nothing(repo) -> None:
     s = subject(repo, "segmenter.predictor.Segmenter", reason)
     said = check("`Segmenter` is instantiated by `main` at scripts/demo.py:23.", s)
     assert said == ("restates the name and the reason line and adds nothing",)
+    # Seen on markdown-it with the default model: true, and empty.
+    init = subject(repo, "segmenter.predictor.Segmenter.__init__", "instantiated by `main` at scripts/demo.py:23")
+    assert check("Sets up the segmenter.", init) == ("restates the name and the reason line and adds nothing",)
+    assert check("This is the constructor of the segmenter. It is called when it is built at scripts/demo.py:23", init) == (
+        "restates the name and the reason line and adds nothing",
+    )
     module = subject(repo, "segmenter.modeling", "re-exports `build_model` from `segmenter.modeling.build`")
     assert check("`modeling` is a module that re-exports `build_model` from `segmenter.modeling.build`.", module)[0] == (
         "restates the name and the reason line and adds nothing"
