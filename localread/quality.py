@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from localread.data import Chunk, ChunkKind, EdgeKind, FactsCard
@@ -343,7 +344,7 @@ def _degenerate(text: str, words: list[str]) -> str | None:
     for token in re.findall(r"[A-Za-z0-9_.]+", text):
         parts = [p for p in re.split(r"[._]", token) if p]
         dotted = [p for p in token.split(".") if p]
-        stutters = any(a == b for a, b in zip(dotted, dotted[1:], strict=False))
+        stutters = any(a == b for a, b in pairwise(dotted))
         if len(token) > RUNAWAY_CHARS or stutters or any(parts.count(p) >= RUNAWAY_REPEATS for p in set(parts)):
             return f"degenerate: a runaway identifier ({token[:40]}{'...' if len(token) > 40 else ''})"
     prose = re.sub(r"`[^`]*`", " ", text)

@@ -25,9 +25,9 @@ def said(repo, chunk_id: str) -> str:
     [
         (
             "segmenter.predictor.Segmenter.predict",
-            "Masks and quality scores for one clicked point. Calls `ResizeLongestSide.apply_coords`, "
+            ("Masks and quality scores for one clicked point. Calls `ResizeLongestSide.apply_coords`, "
             "`PromptEncoder.forward`, `MaskDecoder.forward` and `_postprocess`. Uses `torch.as_tensor`. "
-            "Raises `RuntimeError` if `self.features is None`. Returns `masks[0].numpy(), scores[0].numpy()`.",
+            "Raises `RuntimeError` if `self.features is None`. Returns `masks[0].numpy(), scores[0].numpy()`."),
         ),
         (
             "segmenter.modeling.encoder.ImageEncoder.forward",
@@ -35,19 +35,19 @@ def said(repo, chunk_id: str) -> str:
         ),
         (
             "segmenter.modeling.build._build",
-            "Builds a `PromptedSegmentationModel`, an `ImageEncoder`, a `PromptEncoder` and a `MaskDecoder`. "
-            "Uses `torch.nn.Module.load_state_dict` and `torch.load`. Returns `model`, a `PromptedSegmentationModel`.",
+            ("Builds a `PromptedSegmentationModel`, an `ImageEncoder`, a `PromptEncoder` and a `MaskDecoder`. "
+            "Uses `torch.nn.Module.load_state_dict` and `torch.load`. Returns `model`, a `PromptedSegmentationModel`."),
         ),
         (
             "segmenter.modeling.build.build_model",
-            "Build a registered model by name and optionally load weights. Calls `_build`. Raises `KeyError` if "
+            ("Build a registered model by name and optionally load weights. Calls `_build`. Raises `KeyError` if "
             "`name not in MODEL_REGISTRY`. Returns `MODEL_REGISTRY[name](checkpoint=checkpoint)`, a "
-            "`PromptedSegmentationModel`.",
+            "`PromptedSegmentationModel`."),
         ),
         (
             "segmenter.modeling.decoder.MaskDecoder",
-            "A subclass of `nn.Module`. Built from `width` and `num_masks`. Its method is `forward`, with the "
-            "helper `_masks_from_tokens`.",
+            ("A subclass of `nn.Module`. Built from `width` and `num_masks`. Its method is `forward`, with the "
+            "helper `_masks_from_tokens`."),
         ),
         ("scripts.demo", "Segment the object under a clicked point and save the mask. Defines `parse_args` and `main`."),
         ("scripts.demo.__main__", "When the file is run as a script, calls `main`."),
