@@ -105,8 +105,9 @@ def _target_name(repo: Repo, chunk: Chunk, target: str) -> str:
 def _context(context: str) -> str:
     """`for block in self.blocks; if block.use` -> "for each `block` in
     `self.blocks`, if `block.use`": the innermost two levels, in words."""
-    parts = [p.strip() for p in context.split(";") if p.strip()]
-    words = []
+    # A comment after a condition (`if self.smoothing:  # EMA update`) is no part of it.
+    parts = [re.sub(r"\s*:?\s*#.*$", "", p).strip() for p in context.split(";") if p.strip()]
+    words: list[str] = []
     for part in parts[-2:]:
         head, _, rest = part.partition(" ")
         if head == "for" and " in " in rest:
@@ -123,7 +124,8 @@ def _context(context: str) -> str:
             words.append(f"within {_q(rest)}" if _q(rest) else "within a context")
         elif head == "except":
             words.append(f"on {_q(rest)}" if _q(rest) else "when an error is caught")
-    return ", ".join(w for w in words if w)
+    # "under a condition, under a condition" says no more than once.
+    return ", ".join(dict.fromkeys(w for w in words if w))
 
 
 def _is_exception(site: CallSite, card: FactsCard) -> bool:
@@ -259,7 +261,10 @@ def _module(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
         shown = [f"`{d}`" for d in defines]
         return [f"Defines {_listed(shown, 'more')}."]
     imported = [e.target for e in repo.graph.callees(chunk.id) if e.kind is EdgeKind.IMPORTS and e.target in repo.chunks]
+    # A module of top-level code (`from .cli import main` then `main()`) does what it calls.
+    clauses = _call_clauses(repo, chunk, card)[0]
+    calls = f", and at import {'; '.join(clauses)}" if clauses else ""
     if imported:
         names = [f"`{repo.chunks[t].qualname}`" for t in dict.fromkeys(imported)]
-        return [f"Imports {_listed(names, 'more')} and defines nothing of its own."]
-    return []
+        return [f"Imports {_listed(names, 'more')}{calls}; it defines nothing of its own."]
+    return [_sentence("at import, " + "; ".join(clauses))] if clauses else []

@@ -72,3 +72,29 @@ def test_empty_code_is_said_to_be_empty(tmp_path) -> None:
     repo = analyze(tmp_path)
     assert said(repo, "m.Empty") == "The class `Empty` has no code of its own."
     assert said(repo, "m.nothing") == "`nothing` calls nothing and returns nothing that the code names."
+
+
+def test_a_docstring_that_opens_with_a_section_is_no_summary(tmp_path) -> None:
+    # tqdm's `cli.main` and `EMA.__call__` begin with "Parameters" over dashes: their
+    # description used to start "Parameters ---------- x : float ...".
+    write_repo(tmp_path, {"pkg/__init__.py": "", "pkg/ema.py": '''
+        class EMA:
+            def update(self, x=None):
+                """
+                Parameters
+                ----------
+                x  : float
+                """
+                if self.smooth:  # moving average only
+                    self.step(x)
+
+            def step(self, x):
+                self.last = x
+        ''', "pkg/__main__.py": "from .ema import EMA\n\nEMA().update()\n"})
+    repo = analyze(tmp_path)
+    assert facts_card(repo, "pkg.ema.EMA.update").docstring is None
+    # The comment is no part of the condition.
+    assert said(repo, "pkg.ema.EMA.update") == "If `self.smooth`, calls `step`."
+    # A module of top-level code says what it runs.
+    assert said(repo, "pkg.__main__") == (
+        "Imports `pkg.ema`, and at import builds an `EMA`, calls `EMA.update`; it defines nothing of its own.")
