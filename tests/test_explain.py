@@ -15,9 +15,12 @@ from localread.data import NarrativeSource
 from localread.describe import describe
 from localread.errors import LocalreadError
 from localread.explain import explain_chunk, explain_json, narrate_tour
+from localread.facts import facts_card
 from localread.grounding import find_repeat, repo_identifiers, unverified_names
+from localread.llm.engine import Prompt
 from localread.llm.models import ChatStyle
 from localread.llm.prompts import templates, worked_examples
+from localread.quality import check, subject_for
 from localread.repo.analysis import analyze
 from localread.repo.tour import Tour, build_tour
 from localread.targets import resolve_target
@@ -299,3 +302,49 @@ def test_narrated_tour_with_the_real_model(model_store: Path) -> None:
     human = runner.invoke(app, ["tour", str(EXAMPLE), "--max-steps", "2"])
     assert human.exit_code == 0
     assert "1. scripts.demo" in human.stdout
+
+
+# The completion prompt that prompt version 2 (localread 5b83eca) built for the demo's
+# `MaskDecoder`: a documentation page whose worked example is an audio `Vocoder`.
+V2_PROMPT = Path(__file__).parent / "data" / "prompt_v2_mask_decoder.json"
+
+
+class _Recording:
+    """The real engine, keeping every answer it gives (plumbing: the answers are the
+    model's own)."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.answers = engine, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+    def complete(self, prompt, max_tokens, stop=()):
+        completion = self.engine.complete(prompt, max_tokens)
+        self.answers.append(completion.text)
+        return completion
+
+
+@pytest.mark.model
+def test_real_model_false_sentence_is_kept_out_by_the_gate(repo, default_engine) -> None:
+    """The default model, asked with version 2's prompt, calls an image model's mask
+    decoder "a small network that converts a mel spectrogram into a mask" (version 2
+    showed that to the reader: its copy check did not catch it). The gate rejects it;
+    and today's prompts and gate, on the same class, never show it."""
+    saved = json.loads(V2_PROMPT.read_text(encoding="utf-8"))
+    prompt = Prompt(shared=saved["shared"], text=saved["text"], stop=tuple(saved["stop"]))
+    said = "`MaskDecoder`" + default_engine.complete(prompt, saved["max_tokens"]).text
+    assert "mel spectrogram" in said, said  # false: nothing in the class is about audio
+    chunk = repo.chunks[_DECODER]
+    subject = subject_for(repo, chunk, facts_card(repo, chunk.id))
+    reasons = check(said, subject, examples=(saved["shared"],), prefix="`MaskDecoder`")
+    assert reasons and reasons[0].startswith("took") and "“spectrogram”" in reasons[0], reasons
+
+    recording = _Recording(default_engine)
+    result = explain_chunk(repo, chunk, recording, max_tokens=256)
+    assert "spectrogram" not in result.narrative and not _borrowed(result.narrative), result.narrative
+    # One model call per rejected answer, plus the one kept; a rejected answer is never
+    # what the reader gets, and when none passed the reader gets the static description.
+    assert len(recording.answers) == len(result.rejected) + result.from_model
+    if not result.from_model:
+        assert result.narrative == result.description
