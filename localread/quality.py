@@ -192,8 +192,8 @@ class Subject:
     attributes, docstring, returns, raises, bases, methods): a text must share one.
     context: stems of everything the prompt showed of the unit (source, facts, reason,
     summaries shown): words a text may use without taking them from an example.
-    restated: stems of the name, the kind and the reason line: a text made only of
-    these adds nothing. source_names: identifiers in the unit's source (a callee it
+    restated: stems of the name, the file's path, the kind and the reason line: a text
+    made only of these adds nothing. source_names: identifiers in the unit's source (a callee it
     is said to call must be among them); callers: ids of the chunks that call it.
     relations: the repository's call graph, None when there is no code unit.
     """
@@ -246,7 +246,8 @@ def subject_for(
     kind_words = {"class", "method", "function", "module", "script", "block", str(chunk.kind)} | _EMPTY_VERBS
     if chunk.name == "__init__":
         kind_words |= _CONSTRUCTOR_WORDS
-    restated = {stem(w) for w in split_words(f"{chunk.qualname} {reason or ''}")} | kind_words
+    # The file's name too: "Main function for cli.py" says no more than the tour's heading.
+    restated = {stem(w) for w in split_words(f"{chunk.qualname} {chunk.path} {reason or ''}")} | kind_words
     ids = {chunk.id}
     if chunk.kind is ChunkKind.CLASS:
         ids.add(f"{chunk.id}.__init__")

@@ -81,6 +81,9 @@ def test_restating_the_name_or_the_reason_adds_nothing(repo) -> None:
     assert check("This is the constructor of the segmenter. It is called when it is built at scripts/demo.py:23", init) == (
         "restates the name and the reason line and adds nothing",
     )
+    # Seen on tqdm's `cli.main` with the default model: the tour's heading, in words.
+    main = subject(repo, "scripts.demo.main", "called by `scripts.demo.__main__` at scripts/demo.py:30")
+    assert check("Main function for demo.py.", main) == ("restates the name and the reason line and adds nothing",)
     module = subject(repo, "segmenter.modeling", "re-exports `build_model` from `segmenter.modeling.build`")
     assert check("`modeling` is a module that re-exports `build_model` from `segmenter.modeling.build`.", module)[0] == (
         "restates the name and the reason line and adds nothing"
