@@ -162,6 +162,21 @@ def test_cli_says_when_the_gate_rejected_the_model(monkeypatch: pytest.MonkeyPat
     assert "vents" not in shown.stdout and "facts only:" in shown.stdout
 
 
+def test_cli_marks_the_model_line_as_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate checks names, topic and call relations, not meaning: a line that passed
+    # it is shown as the model's guess, above the static description.
+    def engine(settings, **kw) -> FakeEngine:
+        fake = FakeEngine()
+        fake.enqueue("Decode masks and their quality scores from the image embedding tokens.")
+        return fake
+
+    monkeypatch.setattr("localread.llm.engine.open_engine", engine)
+    human = runner.invoke(app, ["explain", str(EXAMPLE), "MaskDecoder"])
+    assert human.exit_code == 0, human.output
+    flat = " ".join(human.stdout.split())
+    assert "model's guess: Decode masks and their quality scores from the image embedding tokens. does: A subclass" in flat
+
+
 def test_looping_answers_are_tidied_or_rejected(repo) -> None:
     chunk = repo.chunks["segmenter.modeling.encoder.PromptEncoder.forward"]
     engine = FakeEngine()
