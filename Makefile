@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/explain_latency.py
 	$(BIN)/python benchmarks/summarize_throughput.py
 	$(BIN)/python benchmarks/paper_recall.py
+	$(BIN)/python benchmarks/tour_fidelity.py
 
 lint: setup
 	$(BIN)/python -m ruff check localread tests benchmarks

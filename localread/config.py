@@ -37,6 +37,7 @@ class _FileConfig(BaseModel):
     offline: bool | None = None
     max_depth: int | None = None
     max_steps: int | None = None
+    max_lines: int | None = None
     analysis_cache: bool | None = None
 
 
@@ -54,8 +55,9 @@ class Settings:
     max_tokens: int = 256  # answer budget per explanation
     offline: bool = False
     verbose: bool = False
-    max_depth: int = 6  # tour: deepest call chain followed
-    max_steps: int = 40  # tour: most steps shown
+    max_depth: int | None = None  # tour: most calls below the entry's main code; None: no limit
+    max_steps: int = 40  # tour: the step budget
+    max_lines: int | None = None  # tour: a budget of lines to read too; None: steps only
     analysis_cache: bool = True  # reuse an unchanged repository's analysis from <cache_dir>/analysis
 
     @property
@@ -74,6 +76,7 @@ _ENV = {
     "offline": "LOCALREAD_OFFLINE",
     "max_depth": "LOCALREAD_MAX_DEPTH",
     "max_steps": "LOCALREAD_MAX_STEPS",
+    "max_lines": "LOCALREAD_MAX_LINES",
     "analysis_cache": "LOCALREAD_ANALYSIS_CACHE",
 }
 
@@ -100,18 +103,28 @@ def load_settings(**flags: Any) -> Settings:
 
 
 _PATHS = {"cache_dir", "models_dir", "config_file"}
-_INTS = {"n_ctx", "n_gpu_layers", "n_threads", "max_tokens", "max_depth", "max_steps"}
+# Whole-number settings and the least value each may take (a tour of 0 steps, or a
+# context of -1 tokens, would be silently replaced by something else).
+_INTS = {"n_ctx": 1, "n_gpu_layers": -1, "n_threads": 1, "max_tokens": 1, "max_depth": 0, "max_steps": 1, "max_lines": 1}
 _BOOLS = {"offline", "verbose", "analysis_cache"}
+_FLAGS = {"n_gpu_layers", "max_depth", "max_steps", "max_lines"}  # the settings a command-line flag sets
 
 
 def _coerce(key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(str(value)).expanduser()
     if key in _INTS:
+        flag = [f"--{key.replace('_', '-')}"] if key in _FLAGS else []
+        where = ", ".join([*flag, _ENV[key], "config file"])
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
-            raise LocalreadError(f"setting {key}: expected a whole number, got {value!r}") from None
+            raise LocalreadError(f"setting {key} ({where}): expected a whole number, got {value!r}") from None
+        if number < _INTS[key]:
+            raise LocalreadError(
+                f"setting {key} ({where}): expected {_INTS[key]} or more, got {number}"
+            )
+        return number
     if key in _BOOLS and isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return value

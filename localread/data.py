@@ -235,17 +235,36 @@ class Explanation:
 
 @dataclass(slots=True)
 class Counts:
-    """What the static reader skipped or could not read, shown to the user."""
+    """What the static reader skipped or could not read, shown to the user.
+
+    notes: "path: what was skipped and why", for the first MAX_NOTES things skipped
+    (the counts go on counting past them)."""
 
     files: int = 0
     skipped_binary: int = 0
     skipped_large: int = 0
-    skipped_unreadable: int = 0
+    skipped_unreadable: int = 0  # the system refused: permission, I/O error, name too long
+    skipped_invalid: int = 0  # read, but not usable: a broken notebook, nesting too deep
+    skipped_links: int = 0  # links leaving the repository, broken, or looping: not followed
+    skipped_deep: int = 0  # folders nested deeper than the scan goes
     decode_errors: int = 0
     syntax_errors: int = 0
     files_with_syntax_errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    MAX_NOTES = 50
+
+    def note(self, line: str) -> None:
+        """Keep one "path: why" line (the first MAX_NOTES are kept)."""
+        if len(self.notes) < self.MAX_NOTES:
+            self.notes.append(line)
 
     def warnings(self) -> int:
         return (
-            self.skipped_unreadable + self.decode_errors + len(self.files_with_syntax_errors)
+            self.skipped_unreadable
+            + self.skipped_invalid
+            + self.skipped_links
+            + self.skipped_deep
+            + self.decode_errors
+            + len(self.files_with_syntax_errors)
         )

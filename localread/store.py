@@ -12,9 +12,10 @@ A file that is not a database, fails SQLite's `quick_check`, or was written by a
 newer localread (a schema this version does not know) is moved aside to
 `summaries.sqlite3.bad-<UTC time>` with a warning and a fresh store is built.
 
-`run_lock(settings, repo_root)` serialises batch runs on one repository: a second
-`summarize` on the same repository refuses at once with a message naming the holder.
-Runs on different repositories share the store safely (SQLite locking, busy timeout).
+`run_lock(settings, repo_root)` (runlock.py, re-exported here) serialises batch runs
+on one repository: a second `summarize` on the same repository refuses at once with
+a message naming the holder. Runs on different repositories share the store safely
+(SQLite locking, busy timeout).
 
 `known_summaries(settings, wanted)` reads, without opening the store for writing,
 what earlier runs said of chunks whose code is unchanged (for explain and tour).
@@ -22,17 +23,20 @@ what earlier runs said of chunks whose code is unchanged (for explain and tour).
 Keys are `make_key(kind, parts)`: the scheme prefix `s1:` and the sha256 of the
 canonical JSON of the parts, so a change of key scheme is detectable.
 
-Errors the user can act on (disk full, read-only or uncreatable folder, a store busy
-for too long) are LocalreadError with one line that says what to do.
+Errors the user can act on (disk full, a disk I/O error, read-only or uncreatable
+folder, a store busy for too long) are LocalreadError with one line that says what to
+do. A store that cannot be written is never mistaken for a damaged one (it is not
+moved aside), and a failed creation leaves no temporary file behind; temporary files
+left by a process that died while creating the store are removed by the next open.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +47,9 @@ from typing import Any, Self
 from localread import __version__
 from localread.config import Settings
 from localread.errors import LocalreadError
+from localread.runlock import run_lock
+
+__all__ = ["Entry", "RunRecord", "Store", "canonical_json", "known_summaries", "make_key", "run_lock", "store_path"]
 
 STORE_NAME = "summaries.sqlite3"
 KEY_SCHEME = "s1"
@@ -181,6 +188,7 @@ class Store:
                 "set LOCALREAD_CACHE_DIR to a writable folder"
             ) from None
         with _as_user_error(path):
+            _remove_leftovers(path)
             if not path.exists():
                 _create(path)
             try:
@@ -343,27 +351,70 @@ def _create(path: Path) -> None:
     """Build a fresh store under a temporary name and link it into place, so no
     process ever opens a half-migrated file. Losing a creation race is fine: the
     winner's file is used."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    conn = _connect(tmp)
+    tmp = _tmp_name(path, os.getpid())
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        _migrate(conn, 0)
-        # Fold the WAL back into the file before it is linked into place.
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _remove_with_journal(tmp)
+        conn = _connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            _migrate(conn, 0)
+            # Fold the WAL back into the file before it is linked into place.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            # A filesystem without hard links: rename, unless someone beat us to it.
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
-        conn.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        # Also when the disk filled up halfway: no half-made store is left behind.
+        _remove_with_journal(tmp)
+
+
+def _tmp_name(path: Path, pid: int) -> Path:
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
+def _remove_with_journal(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporary stores (and their -wal/-shm) of creations whose process is
+    gone (killed mid-way); a live process's are its own business."""
+    prefix = f".{path.name}."
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
+        names = os.listdir(path.parent)
     except OSError:
-        # A filesystem without hard links: rename, unless someone beat us to it.
-        if not path.exists():
-            os.replace(tmp, path)
-    tmp.unlink(missing_ok=True)
+        return
+    for name in names:
+        if not name.startswith(prefix) or not name.endswith(".tmp"):
+            continue
+        pid = name[len(prefix) : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove_with_journal(path.parent / name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # ours is being made now only inside _create, never across opens
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, under another user
+    return True
 
 
 def _connect_checked(path: Path) -> sqlite3.Connection:
@@ -377,7 +428,7 @@ def _connect_checked(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         check = conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
-            raise _Unusable(f"is damaged ({check[0] if check else 'no result'})")
+            raise _Unusable(f"is damaged ({_first_problem(check[0] if check else 'no result')})")
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if version > SCHEMA_VERSION:
@@ -393,8 +444,8 @@ def _connect_checked(path: Path) -> sqlite3.Connection:
         raise
     except sqlite3.OperationalError as exc:
         conn.close()
-        if _is_full(exc) or "readonly" in str(exc) or "locked" in str(exc):
-            raise
+        if _is_full(exc) or _is_io(exc) or "readonly" in str(exc) or "locked" in str(exc):
+            raise  # the file may be fine: it is the disk or another process, never moved aside
         raise _Unusable(f"cannot be read ({exc})") from None
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -452,6 +503,21 @@ def _is_full(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(exc)
 
 
+def _is_io(exc: sqlite3.Error) -> bool:
+    """SQLite's I/O errors (SQLITE_IOERR_*): on a full disk it often says only
+    "disk I/O error" (the -shm or -wal file could not grow)."""
+    return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_IOERR") or "disk I/O error" in str(exc)
+
+
+def _first_problem(report: str) -> str:
+    """quick_check's report (one line per problem, sometimes hundreds) as one line."""
+    lines = [ln.strip() for ln in str(report).splitlines() if ln.strip() and not ln.startswith("***")]
+    if not lines:
+        return "no details"
+    more = f", and {len(lines) - 1} more problems" if len(lines) > 1 else ""
+    return lines[0][:160] + more
+
+
 @contextmanager
 def _as_user_error(path: Path) -> Iterator[None]:
     """sqlite3 errors the user can act on become one-line LocalreadErrors."""
@@ -462,6 +528,11 @@ def _as_user_error(path: Path) -> Iterator[None]:
             raise LocalreadError(
                 f"disk full while writing the store {path}; free some space and run again "
                 "(finished work is kept)"
+            ) from None
+        if _is_io(exc):
+            raise LocalreadError(
+                f"cannot write the store {path} (disk I/O error: is the disk full?); free some "
+                "space or set LOCALREAD_CACHE_DIR, and run again (finished work is kept)"
             ) from None
         if "readonly" in str(exc) or getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY":
             raise LocalreadError(
@@ -478,81 +549,13 @@ def _as_user_error(path: Path) -> Iterator[None]:
             f"the store {path} is damaged ({exc}); run again: it is then moved aside and rebuilt"
         ) from None
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LocalreadError(
+                f"disk full while writing the store {path}; free some space and run again "
+                "(finished work is kept)"
+            ) from None
         raise LocalreadError(f"the store {path}: {exc.strerror or exc}") from None
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# -- run lock ---------------------------------------------------------------------------
-
-
-@contextmanager
-def run_lock(settings: Settings, repo_root: Path, *, wait_s: float = 0.0) -> Iterator[Path]:
-    """Hold the batch-run lock of one repository for the duration of the block.
-
-    The lock is an OS file lock (released by the kernel when the holder dies, even by
-    SIGKILL, so a killed run never leaves a stale lock). wait_s: how long to wait for
-    another holder; 0 refuses at once. Raises LocalreadError naming the holder.
-    """
-    digest = hashlib.sha256(str(repo_root.resolve()).encode("utf-8")).hexdigest()[:16]
-    folder = settings.cache_dir / "locks"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / f"summarize-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise LocalreadError(
-            f"cannot create a lock file in {folder} ({exc.strerror}); set LOCALREAD_CACHE_DIR "
-            "to a writable folder"
-        ) from None
-    try:
-        deadline = time.monotonic() + wait_s
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                holder = os.pread(fd, 512, 0).decode("utf-8", errors="replace").strip() or "another process"
-                raise LocalreadError(
-                    f"another `localread summarize` is already running on {repo_root} ({holder}); "
-                    "wait for it to finish (its work is shared through the store)"
-                )
-            time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-        os.pwrite(fd, f"pid {os.getpid()}, started {stamp}".encode(), 0)
-        try:
-            yield folder
-        finally:
-            os.ftruncate(fd, 0)
-            _unlock(fd)
-    finally:
-        os.close(fd)
-
-
-def _try_lock(fd: int) -> bool:
-    if os.name == "nt":  # pragma: no cover - exercised on Windows only
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if os.name == "nt":  # pragma: no cover
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(fd, fcntl.LOCK_UN)

@@ -59,7 +59,10 @@ def test_tour_json_contract_and_order() -> None:
     data = json.loads(result.stdout)
     assert data["entry"] == "scripts/demo.py"
     steps = data["steps"]
-    assert set(steps[0]) == {"id", "kind", "path", "start", "end", "depth", "reason", "explanation", "description"}
+    # The DESIGN.md keys, the tree (each step's parent and its calls below the main
+    # code) and the static description.
+    assert set(steps[0]) == {"id", "kind", "path", "start", "end", "depth", "reason", "explanation", "parent", "calls",
+                             "description"}
     assert all(s["explanation"] is None and s["description"] for s in steps)  # the static description
     ids = [s["id"] for s in steps]
     assert len(ids) == len(set(ids))
@@ -87,12 +90,14 @@ def test_tour_json_contract_and_order() -> None:
 def test_tour_limits_list_what_was_pruned() -> None:
     result = invoke("tour", str(EXAMPLE), "--no-llm", "--json", "--max-steps", "5")
     data = json.loads(result.stdout)
-    assert len(data["steps"]) <= 6  # a kept method keeps its class
+    # A class and its constructor are one step of the budget.
+    constructors = sum(s["id"].endswith(".__init__") and s["parent"] == s["id"].rsplit(".", 1)[0] for s in data["steps"])
+    assert len(data["steps"]) - constructors <= 5
     assert data["pruned"]
-    ranks = [p["rank"] for p in data["pruned"]]
-    assert ranks == sorted(ranks, reverse=True)
+    weights = [p["weight"] for p in data["pruned"]]
+    assert weights == sorted(weights, reverse=True)
     shallow = json.loads(invoke("tour", str(EXAMPLE), "--no-llm", "--json", "--max-depth", "1").stdout)
-    assert max(s["depth"] for s in shallow["steps"]) <= 1
+    assert max(s["calls"] for s in shallow["steps"]) <= 1
     assert any("beyond depth 1" in p["reason"] for p in shallow["pruned"])
 
 
@@ -154,7 +159,7 @@ def test_partial_results_with_a_warning(tmp_path: Path) -> None:
     assert warning.startswith("warning: 5 Python files read")
     assert "1 with syntax errors (pkg/broken.py)" in warning
     assert "1 not valid UTF-8" in warning
-    assert "1 unreadable or looping links skipped" in warning
+    assert "1 link not followed (pkg/loop/ (a second link to a folder already read))" in warning
 
 
 def trap(markers: Path, name: str) -> str:

@@ -106,7 +106,7 @@ def test_narrated_tour_remembers_what_was_read(repo) -> None:
 # How Gemma 3 270M answered the demo's `MaskDecoder` class with prompt version 2 (its
 # worked example, word for word), told with version 3's example: a copy of the
 # greenhouse, whose words are nowhere in the code.
-COPY_OF_EXAMPLE = "Rows of decoder beds whose vents open when the air inside the masks gets too warm."
+COPY_OF_EXAMPLE = "Rows of decoder beds whose vents open when the air inside the masks gets too hot."
 _DECODER = "segmenter.modeling.decoder.MaskDecoder"
 
 
@@ -133,7 +133,7 @@ def test_two_failures_fall_back_to_the_static_description(repo) -> None:
     result = explain_chunk(repo, chunk, engine, max_tokens=64, on_text=pieces.append)
     assert result.source is NarrativeSource.STATIC and pieces == []
     assert result.narrative == result.description == describe(repo, chunk, result.facts)
-    assert result.rejected[0].startswith("took “air”, “bed”, “vent”, “warm”") and result.rejected[1] == "empty"
+    assert result.rejected[0].startswith("took “air”, “bed”, “hot”, “vent”") and result.rejected[1] == "empty"
     data = explain_json(repo, result)
     assert data["source"] == "static" and data["narrative"] == data["description"] and len(data["rejected"]) == 2
 

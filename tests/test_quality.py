@@ -100,8 +100,8 @@ def test_repeating_a_shown_text(repo) -> None:
 
 def test_leakage_from_the_worked_examples(repo) -> None:
     s = subject(repo, "segmenter.modeling.decoder.MaskDecoder")
-    said = check("A decoder whose vents open when the masks get too warm.", s, examples=EXAMPLES)
-    assert said == ("took “vent”, “warm” from a worked example of the prompt, not from the code",)
+    said = check("A decoder whose vents open when the masks get too hot.", s, examples=EXAMPLES)
+    assert said == ("took “hot”, “vent” from a worked example of the prompt, not from the code",)
     # Words of the example that the unit has too are its own.
     predict = subject(repo, "segmenter.predictor.Segmenter.predict")
     assert check("Predict masks and scores for one clicked point, as the model sees it.", predict, examples=EXAMPLES) == ()

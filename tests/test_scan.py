@@ -80,7 +80,12 @@ def test_symlink_loop_is_counted_not_followed(tmp_path: Path) -> None:
     os.symlink(tmp_path / "self", tmp_path / "self")
     result = scan(tmp_path)
     assert [f.path for f in result.files] == ["pkg/__init__.py", "pkg/a.py"]
-    assert result.counts.skipped_unreadable == 2
+    assert result.counts.skipped_links == 2
+    assert result.counts.skipped_unreadable == 0
+    assert sorted(result.counts.notes) == [
+        "pkg/loop/ (a second link to a folder already read)",
+        "self (a broken or looping link)",
+    ]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")

@@ -50,12 +50,12 @@ def test_the_report_is_written_under_the_lock_and_logged(
 
     def write_report(report: Report, where: Path) -> None:
         with pytest.raises(LocalreadError, match="already running"), run_lock(settings, repo.root):
-            pass  # the job still holds the lock
+            pass  # the caller's lock is held while the report is written
         markdown.write_report(report, where)
         written.append(where)
 
     progress: list[Any] = []
-    with caplog.at_level(logging.INFO, logger="localread.summarize"):
+    with caplog.at_level(logging.INFO, logger="localread.summarize"), run_lock(settings, repo.root):
         report = run_job(repo, settings, Options(), out, write_report=write_report,
                          on_progress=progress.append, should_stop=lambda: None)
     assert written == [out] and (out / "index.md").is_file()

@@ -136,3 +136,77 @@ def test_a_native_crash_mid_summarize_keeps_the_work_and_says_how_to_resume(
     assert resumed.returncode == 0, resumed.stderr
     stats = json.loads(resumed.stdout)["stats"]
     assert stats["cached"] >= 3 and stats["pending"] == 0
+
+
+# A supervised body that writes its pid, then waits to be interrupted.
+WAITING_BODY = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from localread.commands.supervise import run_supervised
+
+    def body():
+        Path(sys.argv[1]).write_text(str(os.getpid()))
+        try:
+            time.sleep(120)
+        except KeyboardInterrupt:
+            print("child interrupted", flush=True)
+            raise SystemExit(130)
+
+    import typer
+    try:
+        run_supervised(body, what="waiting", after_crash="rerun")
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    """
+)
+
+
+def _start_waiting(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", WAITING_BODY, str(pidfile)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not pidfile.is_file() or not pidfile.read_text():
+        assert parent.poll() is None, parent.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return parent, int(pidfile.read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not can_supervise(), reason="no fork here")
+def test_a_sigint_sent_to_the_parent_alone_reaches_the_child(tmp_path: Path) -> None:
+    import signal
+
+    parent, child = _start_waiting(tmp_path)
+    assert child != parent.pid
+    parent.send_signal(signal.SIGINT)  # no terminal: a kill, as a scheduler or a test sends
+    stdout, stderr = parent.communicate(timeout=30)
+    assert parent.returncode == 130, stderr
+    assert stdout == "child interrupted\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_parent_killed_with_sigkill_takes_the_child_with_it(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    parent, child = _start_waiting(tmp_path)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "the child outlived its killed parent"
+        time.sleep(0.05)

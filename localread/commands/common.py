@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-RepoArg = Annotated[Path | None, typer.Argument(help="Repository folder (default: current folder).", show_default=False)]
+# readable=False: an unreadable folder is the scan's one-line error (exit 1), not click's usage box.
+RepoArg = Annotated[Path | None, typer.Argument(help="Repository folder (default: current folder).", show_default=False, readable=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (logs stay on stderr).")]
 NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Static analysis only, no model.")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model: catalog name, imported name or .gguf path.")]

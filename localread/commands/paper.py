@@ -27,8 +27,9 @@ from localread.errors import LocalreadError
 if TYPE_CHECKING:
     from localread.paper import Alignment
 
-FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False)]
-SecondArg = Annotated[Path | None, typer.Argument(help="The paper: .pdf, .md, .txt or .tex.", show_default=False)]
+# readable=False: an unreadable path is a one-line error of ours (exit 1), not a usage box.
+FirstArg = Annotated[Path, typer.Argument(help="REPO then PAPER, or only PAPER (REPO: the current folder).", show_default=False, readable=False)]
+SecondArg = Annotated[Path | None, typer.Argument(help="The paper: .pdf, .md, .txt or .tex.", show_default=False, readable=False)]
 
 
 @guarded
@@ -54,6 +55,7 @@ def paper_command(
     settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
+    terminal.warn_pages(paper_file, paper.skipped)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     view = code_view(repo)

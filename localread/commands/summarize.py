@@ -33,7 +33,7 @@ from localread.commands.supervise import run_supervised
 @guarded
 def summarize_command(
     repo: RepoArg = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: under the cache dir).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: under the cache dir).", readable=False)] = None,
     until: Annotated[str | None, typer.Option("--until", help="Stop model calls at this local time, HH:MM.")] = None,
     max_minutes: Annotated[float | None, typer.Option("--max-minutes", help="Stop model calls after N minutes.")] = None,
     max_chunks: Annotated[int | None, typer.Option("--max-chunks", help="Stop after N model calls.")] = None,
@@ -48,6 +48,7 @@ def summarize_command(
     from localread.logs import run_log
     from localread.render import markdown, terminal
     from localread.render.progress import progress_display
+    from localread.runlock import run_lock
     from localread.summarize import Options, StopRequest, make_budget
     from localread.summarize.job import default_out_dir, run_job
 
@@ -59,11 +60,13 @@ def summarize_command(
         result = analyze_repo(repo, settings)
         terminal.warn_counts(result.counts)
         out_dir = out if out is not None else default_out_dir(settings, result.root)
-        markdown.claim_out_dir(out_dir, result.root)
         stop = StopRequest()
-        with run_log(out_dir / markdown.LOG_NAME), progress_display() as on_progress, stop.graceful():
-            report = run_job(result, settings, options, out_dir, write_report=markdown.write_report,
-                             on_progress=on_progress, should_stop=stop)
+        # The lock first: a run refused because another one holds it creates no --out folder.
+        with run_lock(settings, result.root):
+            markdown.claim_out_dir(out_dir, result.root)
+            with run_log(out_dir / markdown.LOG_NAME), progress_display() as on_progress, stop.graceful():
+                report = run_job(result, settings, options, out_dir, write_report=markdown.write_report,
+                                 on_progress=on_progress, should_stop=stop)
         if json_out:
             print_json(markdown.summary_json(report))
         else:

@@ -36,8 +36,10 @@ def tour_command(
     entry: Annotated[str | None, typer.Option("--entry", help="Start from this file (or module); default: the top entry point.")] = None,
     no_llm: NoLlmOpt = False,
     json_out: JsonOpt = False,
-    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Deepest call chain followed (default 6).")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Most steps shown (default 40).")] = None,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Most calls below the entry's main code (default: no limit).")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="The step budget (default 40; a class and its constructor count as one).")] = None,
+    max_lines: Annotated[int | None, typer.Option("--max-lines", help="A budget of lines to read too (default: none).")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="The whole reading tree: no budget, no depth limit.")] = False,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
     n_gpu_layers: GpuOpt = None,
@@ -49,11 +51,15 @@ def tour_command(
     from localread.repo.tour import build_tour, pick_entry
 
     settings = command_settings(
-        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps
+        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps,
+        max_lines=max_lines,
     )
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)
-    tour = build_tour(result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps)
+    tour = build_tour(
+        result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps,
+        max_lines=settings.max_lines, everything=everything,
+    )
     steps = [s.id for s in tour.steps]
     stored = stored_summaries(settings, result, steps + callees_of(result, steps))
     if not no_llm:

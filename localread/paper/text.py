@@ -11,24 +11,25 @@ dropped. A paper without headings falls back to one section per paragraph.
 
 Every bad input is a LocalreadError with one line that says what to do: missing
 file, unknown extension, empty or huge paper, invalid UTF-8, and PDFs that are
-encrypted, broken or have no text layer (scanned).
+encrypted, broken, decompression bombs or have no text layer (scanned); the PDF
+limits are in paper.pdf.
 """
 
 from __future__ import annotations
 
-import logging
 import re
+import stat
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from localread.errors import LocalreadError
+from localread.paper.pdf import pdf_text
 
 SUFFIXES = {".pdf": "pdf", ".md": "md", ".markdown": "md", ".txt": "txt", ".tex": "tex"}
 MAX_PDF_BYTES = 64 << 20  # a long thesis with figures; a scanned book is larger
 MAX_TEXT_BYTES = 8 << 20  # text formats: far beyond any paper
 MAX_TEXT_CHARS = 2_000_000  # extracted text: about ten theses
-MIN_WORDS = 20  # fewer words than this in a PDF's text layer: it is a scan
 
 
 class BlockKind(StrEnum):
@@ -63,13 +64,15 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class Paper:
-    """path: as given. headings: False when sections are paragraphs (no headings)."""
+    """path: as given. headings: False when sections are paragraphs (no headings).
+    skipped: "page N: why" for each page of a PDF that could not be read."""
 
     path: str
     format: str
     title: str | None
     sections: tuple[Section, ...]
     headings: bool = True
+    skipped: tuple[str, ...] = ()
 
 
 def read_paper(path: Path) -> Paper:
@@ -78,9 +81,15 @@ def read_paper(path: Path) -> Paper:
     if fmt is None:
         given = path.suffix or "no extension"
         raise LocalreadError(f"{path}: unknown paper format ({given}); give a .pdf, .md, .txt or .tex file")
-    if not path.is_file():
-        raise LocalreadError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    size = path.stat().st_size
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise LocalreadError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise LocalreadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise LocalreadError(f"{path}: not a file")
+    size = st.st_size
     limit = MAX_PDF_BYTES if fmt == "pdf" else MAX_TEXT_BYTES
     if size == 0:
         raise LocalreadError(f"{path}: the paper is empty")
@@ -89,7 +98,11 @@ def read_paper(path: Path) -> Paper:
             f"{path}: {size / (1 << 20):.1f} MiB is more than the {limit >> 20} MiB a paper may be; "
             "pass the paper alone, or only its method sections"
         )
-    text = _pdf_text(path) if fmt == "pdf" else _decode(path)
+    skipped: tuple[str, ...] = ()
+    if fmt == "pdf":
+        text, skipped = pdf_text(path, max_chars=MAX_TEXT_CHARS)
+    else:
+        text = _decode(path)
     if not re.search(r"[A-Za-z]{2,}", text):
         raise LocalreadError(f"{path}: the paper has no text")
     if len(text) > MAX_TEXT_CHARS:
@@ -106,7 +119,9 @@ def read_paper(path: Path) -> Paper:
         raise LocalreadError(f"{path}: no paragraphs found outside references and acknowledgements")
     if title is None and headings and fmt == "md":
         title = next((t for kind, t, lvl in events if kind == "heading" and lvl == 1), None)
-    return Paper(path=str(path), format=fmt, title=title, sections=tuple(sections), headings=headings)
+    return Paper(
+        path=str(path), format=fmt, title=title, sections=tuple(sections), headings=headings, skipped=skipped
+    )
 
 
 # --- reading files ---------------------------------------------------------------------
@@ -125,36 +140,6 @@ def _decode(path: Path) -> str:
             "save it as UTF-8 and try again"
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-_LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\u00ad": ""}
-
-
-def _pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
-
-    # pypdf logs every recoverable oddity of a file; the user cannot act on those.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    export = "export its text (for example `pdftotext PAPER.pdf PAPER.txt`) and pass the .txt"
-    try:
-        reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise FileNotDecryptedError("password required")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (FileNotDecryptedError, DependencyError):
-        raise LocalreadError(f"{path}: the PDF is encrypted; {export}") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise LocalreadError(f"{path}: cannot be read as a PDF ({exc}); {export}") from None
-    text = "\n".join(pages)
-    for lig, repl in _LIGATURES.items():
-        text = text.replace(lig, repl)
-    if len(re.findall(r"[A-Za-z]{2,}", text)) < MIN_WORDS:
-        raise LocalreadError(
-            f"{path}: the PDF has no extractable text ({len(pages)} pages; a scan?); "
-            f"run OCR on it, or {export}"
-        )
-    return text
 
 
 # --- events: ("heading", title, level) and ("block", Block, 0) -----------------------

@@ -1,5 +1,5 @@
-; Everything the symbol graph reads from a file, in one pass (graph.extract_file).
-; Each pattern has a distinct first capture name; graph.py dispatches on it.
+; Everything the symbol graph reads from a file, in one pass (graph/extract.py).
+; Each pattern has a distinct first capture name; graph/extract.py dispatches on it.
 ; Scope and context intervals use the body block, so that parameters, defaults,
 ; decorators and base classes belong to the enclosing scope, as Python runs them.
 

@@ -67,15 +67,19 @@ def tour_json(
     summaries: dict[str, str] | None = None,
     descriptions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The tour shape of DESIGN.md. A narrated step also says where its explanation
-    comes from ("explanation_source": "model" or "retry" when the model's line passed
-    the quality gate, "static" when the explanation is the static description,
-    "docstring" when the docstring made the model unnecessary; see localread.explain),
-    why model answers were rejected ("rejected"), the names the explanation uses that
-    the code does not have ("unverified") and the static description
-    ("description"). A step of a tour without the model has "explanation": null and,
-    when given, its "description". A step whose unchanged code an earlier
-    `summarize` described has that as "summary" (absent otherwise)."""
+    """The tour shape of DESIGN.md, and: each step's "parent" (the id of the step it
+    hangs under, null for the entry: the tour is a tree) and "calls" (how many calls
+    below the entry's main code it runs, what --max-depth counts); "pruned", what the
+    limits cut, heaviest first ("weight": the step with all below it). A narrated step
+    also says where its explanation comes from ("explanation_source": "model" or
+    "retry" when the model's line passed the quality gate, "static" when the
+    explanation is the static description, "docstring" when the docstring made the
+    model unnecessary; see localread.explain), why model answers were rejected
+    ("rejected"), the names the explanation uses that the code does not have
+    ("unverified") and the static description ("description"). A step of a tour
+    without the model has "explanation": null and, when given, its "description". A
+    step whose unchanged code an earlier `summarize` described has that as "summary"
+    (absent otherwise)."""
     explanations = explanations or {}
     summaries = summaries or {}
     descriptions = descriptions or {}
@@ -91,10 +95,14 @@ def tour_json(
                 "end": s.end,
                 "depth": s.depth,
                 "reason": s.reason,
+                "parent": tour.parents.get(s.id),
+                "calls": tour.calls.get(s.id, 0),
                 **_explanation_json(explanations.get(s.id), descriptions.get(s.id)),
                 **({"summary": summaries[s.id]} if s.id in summaries else {}),
             }
             for s in tour.steps
         ],
-        "pruned": [{"id": p.id, "rank": round(p.rank, 6), "reason": p.reason} for p in tour.pruned],
+        "pruned": [
+            {"id": p.id, "rank": round(p.rank, 6), "weight": p.weight, "reason": p.reason} for p in tour.pruned
+        ],
     }

@@ -8,6 +8,13 @@ marks it as this repository's report folder.
 into place), so a kill or a full disk never leaves a half-written page; pages of
 modules that no longer exist are removed.
 
+Safety: every piece of text from the repository or the model (names, paths,
+docstrings, summaries, commands) goes through `render.safe`: prose through `md_text`
+(HTML, links, images and emphasis come out as the characters they are), names and
+paths through `md_code`, signatures through `md_block`; so a docstring holding
+`<script>` or `![](http://tracker/p.png)` cannot run or fetch anything when the
+report is opened, and a backtick in a file name cannot break out of its code span.
+
 Determinism: the Markdown pages depend only on the repository, the model, the
 options and the summaries, never on time, paths outside the repository, or whether a
 summary came from the model now or from the store; the same commit, model and options
@@ -28,6 +35,7 @@ from typing import Any
 from localread.data import Chunk, ChunkKind, FactsCard
 from localread.errors import LocalreadError
 from localread.grounding import repo_identifiers, unverified_names
+from localread.render.safe import md_block, md_code, md_text
 from localread.repo.rank import core_symbols
 from localread.sentences import first_sentence
 from localread.summarize import OVERVIEW_ID, PACKAGE_PREFIX, Report, Source
@@ -42,23 +50,26 @@ CORE_LISTED = 15
 
 
 def claim_out_dir(out: Path, repo_root: Path) -> None:
-    """Make sure the report can be written to `out` (creatable, writable, and either
-    empty or holding localread's own report of this repository), then mark it as
-    localread's at once, so that a run killed before its first report (which leaves
-    only its log there) is resumed, not refused. Raises LocalreadError with what to
-    do otherwise."""
+    """Make sure the report can be written to `out` (outside the repository, creatable,
+    writable, and either empty or holding localread's own report of this repository),
+    then mark it as localread's at once, so that a run killed before its first report
+    (which leaves only its log there) is resumed, not refused. The mark is made
+    atomically: of two runs claiming one empty folder, one wins and the other is told
+    whose report it holds. Raises LocalreadError with what to do otherwise."""
+    _refuse_inside(out, repo_root)
     if out.exists() and not out.is_dir():
         raise LocalreadError(f"--out {out}: is a file; pass a folder for the report")
-    if out.is_dir():
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LocalreadError(f"--out {out}: cannot be created ({exc.strerror})") from None
+    claim = {"generator": GENERATOR, "repo": str(repo_root), "files": []}
+    for _attempt in range(2):
         try:
-            names = sorted(os.listdir(out))
+            # Another run's claim in progress is not content: it is the marker to come.
+            names = sorted(n for n in os.listdir(out) if not _CLAIM_TEMP.fullmatch(n))
         except OSError as exc:
             raise LocalreadError(f"--out {out}: cannot be read ({exc.strerror})") from None
-        if names and MARKER not in names:
-            raise LocalreadError(
-                f"--out {out}: the folder is not empty and holds no localread report; "
-                "choose a new or empty folder"
-            )
         if MARKER in names:
             previous = _read_marker(out)
             if previous.get("repo") not in (None, str(repo_root)):
@@ -66,17 +77,67 @@ def claim_out_dir(out: Path, repo_root: Path) -> None:
                     f"--out {out}: holds the report of another repository ({previous.get('repo')}); "
                     "choose another folder"
                 )
-    else:
+            claim["files"] = previous.get("files", [])
+            break
+        if names:
+            raise LocalreadError(
+                f"--out {out}: the folder is not empty and holds no localread report; "
+                "choose a new or empty folder"
+            )
         try:
-            out.mkdir(parents=True)
+            if _create_exclusive(out / MARKER, json.dumps(claim, indent=2) + "\n"):
+                return
         except OSError as exc:
-            raise LocalreadError(f"--out {out}: cannot be created ({exc.strerror})") from None
-    marker = _read_marker(out)
-    claim = {"generator": GENERATOR, "repo": str(repo_root), "files": marker.get("files", [])}
+            raise LocalreadError(f"--out {out}: cannot be written ({exc.strerror})") from None
+        # Another run marked the folder between our look and our mark: look again.
     try:
         _atomic_write(out / MARKER, json.dumps(claim, indent=2) + "\n")
     except OSError as exc:
         raise LocalreadError(f"--out {out}: cannot be written ({exc.strerror})") from None
+
+
+def _refuse_inside(out: Path, repo_root: Path) -> None:
+    """localread never writes into the repository it reads: not even its report."""
+    try:
+        where = out.resolve()
+        root = repo_root.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise LocalreadError(f"--out {out}: cannot be resolved ({exc})") from None
+    if where == root or root in where.parents:
+        raise LocalreadError(
+            f"--out {out}: is inside the repository {root}, and localread never writes into "
+            "the repository it reads; choose a folder outside it"
+        )
+
+
+# The temporary files of `_create_exclusive(out / MARKER, ...)`.
+_CLAIM_TEMP = re.compile(re.escape(f".{MARKER}.") + r"\d+\.claim")
+
+
+def _create_exclusive(path: Path, text: str) -> bool:
+    """Create path holding text, complete or not at all; False when it already exists
+    (linked from a finished temporary file, so no reader sees it half-written)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.claim")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            # No hard links on this file system: exclusive create, then write.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def _read_marker(out: Path) -> dict[str, Any]:
@@ -174,8 +235,8 @@ def _one_line(report: Report, uid: str) -> str:
 
 
 def _inline(text: str) -> str:
-    """Text that cannot break a table row or start a heading."""
-    return " ".join(text.replace("|", "\\|").split())
+    """Prose that renders as exactly its characters, on one line, even in a table."""
+    return md_text(text)
 
 
 def _page_name(chunk: Chunk) -> str:
@@ -188,20 +249,23 @@ def _page_name(chunk: Chunk) -> str:
     return chunk.qualname
 
 
-def _where(chunk: Chunk) -> str:
-    return f"`{chunk.path}:{chunk.start}`" if chunk.start == chunk.end else f"`{chunk.path}:{chunk.start}-{chunk.end}`"
+def _where(chunk: Chunk, *, table: bool = False) -> str:
+    span = f"{chunk.path}:{chunk.start}" if chunk.start == chunk.end else f"{chunk.path}:{chunk.start}-{chunk.end}"
+    return md_code(span, table=table)
 
 
-def _link(report: Report, pages: dict[str, str], chunk_id: str, *, from_index: bool) -> str:
+def _link(report: Report, pages: dict[str, str], chunk_id: str, *, from_index: bool, table: bool = False) -> str:
+    """A link to the chunk's place in the report (page names and anchors are made of
+    [A-Za-z0-9_.-] only), its name as a code span."""
     chunk = report.repo.chunks.get(chunk_id)
     if chunk is None:
-        return f"`{chunk_id}`"
+        return md_code(chunk_id, table=table)
     page = pages.get(chunk.module)
     if page is None:
-        return f"`{_page_name(chunk)}`"
+        return md_code(_page_name(chunk), table=table)
     target = page if from_index else page.split("/", 1)[1]
     anchor = "" if chunk.kind is ChunkKind.MODULE else f"#{_anchor(chunk.id)}"
-    return f"[`{_page_name(chunk)}`]({target}{anchor})"
+    return f"[{md_code(_page_name(chunk), table=table)}]({target}{anchor})"
 
 
 def _anchor(chunk_id: str) -> str:
@@ -225,9 +289,9 @@ def _header_lines(report: Report) -> list[str]:
     h = report.header
     return [
         (
-            f"> Generated by localread {h.localread_version} with model `{h.model_name}` "
-            f"(sha256 `{h.model_sha256}`), context {h.n_ctx} tokens, prompt version "
-            f"`{h.prompt_version}`; static summaries for trivial code: {'on' if h.static else 'off'}."
+            f"> Generated by localread {h.localread_version} with model {md_code(h.model_name)} "
+            f"(sha256 {md_code(h.model_sha256)}), context {h.n_ctx} tokens, prompt version "
+            f"{md_code(h.prompt_version)}; static summaries for trivial code: {'on' if h.static else 'off'}."
         ),
         (
             "> Summaries are written by a small local model from the code and the facts found "
@@ -256,7 +320,7 @@ def _coverage(report: Report) -> tuple[int, int, int, int]:
 def index_page(report: Report, pages: dict[str, str]) -> str:
     repo = report.repo
     name = repo.layout.project_name or repo.root.name
-    lines = [f"# {name}: code summary", ""]
+    lines = [f"# {md_text(name)}: code summary", ""]
     lines += _header_lines(report)
     lines.append("")
     total, by_model, static, pending = _coverage(report)
@@ -267,18 +331,19 @@ def index_page(report: Report, pages: dict[str, str]) -> str:
         coverage += "; complete."
     lines += [coverage, "", "## Overview", ""]
     overview = _summary(report, OVERVIEW_ID)
-    lines.append(overview if overview is not None else "_Pending: the overview is written once every module is summarized._")
+    lines.append(md_text(overview, line_start=True) if overview is not None else "_Pending: the overview is written once every module is summarized._")
     lines += ["", "## Install", ""]
     if repo.layout.install:
-        lines += ["```bash", repo.layout.install, "```"]
+        lines.append(md_block(repo.layout.install, "bash"))
     else:
         lines.append("No packaging file or requirements found.")
     lines += ["", "## Entry points", ""]
     if repo.entries:
         lines += ["| # | file | how to run | evidence |", "|---|---|---|---|"]
         for n, entry in enumerate(repo.entries[:10], 1):
-            command = f"`{_inline(entry.command)}`" if entry.command else ""
-            lines.append(f"| {n} | {_link(report, pages, entry.chunk, from_index=True)} (`{entry.path}`) | {command} | {', '.join(entry.kinds)} |")
+            command = md_code(entry.command, table=True) if entry.command else ""
+            link = _link(report, pages, entry.chunk, from_index=True, table=True)
+            lines.append(f"| {n} | {link} ({md_code(entry.path, table=True)}) | {command} | {md_text(', '.join(entry.kinds))} |")
     else:
         lines.append("No entry point found.")
     lines += ["", "## Where the core is", ""]
@@ -292,8 +357,8 @@ def index_page(report: Report, pages: dict[str, str]) -> str:
     if not report.tours:
         lines.append("No entry point to start a tour from.")
     for n, tour in enumerate(report.tours, 1):
-        how = f" (`{_inline(tour.entry.command)}`)" if tour.entry.command else ""
-        lines += [f"### {n}. From `{tour.entry.path}`{how}", ""]
+        how = f" ({md_code(tour.entry.command)})" if tour.entry.command else ""
+        lines += [f"### {n}. From {md_code(tour.entry.path)}{how}", ""]
         for i, step in enumerate(tour.steps, 1):
             chunk = repo.chunks[step.id]
             indent = "   " * min(step.depth, 6)
@@ -308,14 +373,18 @@ def index_page(report: Report, pages: dict[str, str]) -> str:
         lines += ["## Packages", "", "| package | folder | summary |", "|---|---|---|"]
         for name in packages:
             folder = report.plan.packages[name] or "."
-            lines.append(f"| [`{name}`]({pages[name]}) | `{folder}/` | {_one_line(report, PACKAGE_PREFIX + name)} |")
+            lines.append(
+                f"| [{md_code(name, table=True)}]({pages[name]}) | {md_code(folder + '/', table=True)} | "
+                f"{_one_line(report, PACKAGE_PREFIX + name)} |"
+            )
         lines.append("")
     lines += ["## Modules", "", "| module | file | chunks | pending | summary |", "|---|---|---|---|---|"]
     for module in sorted(_modules(report), key=lambda c: c.path):
         inside = [c for c in repo.chunks.values() if c.module == module.id and c.path == module.path]
         waiting = sum(1 for c in inside if _status(report, c.id) == "pending")
         lines.append(
-            f"| [`{module.id}`]({pages[module.id]}) | `{module.path}` | {len(inside)} | {waiting or ''} | {_one_line(report, module.id)} |"
+            f"| [{md_code(module.id, table=True)}]({pages[module.id]}) | {md_code(module.path, table=True)} | "
+            f"{len(inside)} | {waiting or ''} | {_one_line(report, module.id)} |"
         )
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -337,7 +406,7 @@ def module_page(report: Report, module_id: str, pages: dict[str, str], known: fr
     repo = report.repo
     module = repo.chunks[module_id]
     chunks = [c for c in repo.chunks.values() if c.module == module_id and c.path == module.path and c.id != module_id]
-    lines = [f"# module `{module.id}`", ""]
+    lines = [f"# module {md_code(module.id)}", ""]
     lines.append(f"{_where(module)} · [index](../index.md)")
     lines.append("")
     lines += _header_lines(report)
@@ -347,11 +416,11 @@ def module_page(report: Report, module_id: str, pages: dict[str, str], known: fr
     if outline:
         lines += ["", "## Contents", "", *outline]
     for chunk in chunks:
-        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## `{_page_name(chunk)}` ({chunk.kind})", ""]
+        lines += ["", f'<a id="{_anchor(chunk.id)}"></a>', "", f"## {md_code(_page_name(chunk))} ({chunk.kind})", ""]
         lines.append(_where(chunk))
         lines.append("")
         if chunk.signature and chunk.kind is not ChunkKind.MAIN:
-            lines += ["```python", chunk.signature, "```", ""]
+            lines += [md_block(chunk.signature, "python"), ""]
         lines += _summary_block(report, chunk, known)
         facts = _fact_lines(report, chunk, pages, lambda cid: _link(report, pages, cid, from_index=False))
         if facts:
@@ -367,7 +436,7 @@ def _summary_block(report: Report, chunk: Chunk, known: frozenset[str]) -> list[
     if result.source is not Source.STATIC and not result.fallback:
         unverified = unverified_names(result.summary, known)
         if unverified:
-            lines += ["", "⚠ Unverified: " + ", ".join(f"`{n}`" for n in unverified) + " (not found in the code)"]
+            lines += ["", "⚠ Unverified: " + ", ".join(md_code(n) for n in unverified) + " (not found in the code)"]
     return lines
 
 
@@ -386,26 +455,26 @@ def _fact_lines(
                 text += f": {p.annotation}"
             if p.default is not None:
                 text += f" = {p.default}"
-            shown.append(f"`{text}`")
+            shown.append(md_code(text))
         lines.append("- parameters: " + ", ".join(shown))
     if card.returns:
-        lines.append(f"- returns: `{card.returns}`")
+        lines.append(f"- returns: {md_code(card.returns)}")
     if card.returned:
-        lines.append("- returned: " + ", ".join(f"`{_inline(r)}`" for r in card.returned[:6]))
+        lines.append("- returned: " + ", ".join(md_code(r) for r in card.returned[:6]))
     if card.raises:
-        lines.append("- raises: " + ", ".join(f"`{r}`" for r in card.raises))
+        lines.append("- raises: " + ", ".join(md_code(r) for r in card.raises))
     if card.attributes_written:
         # Sorted here: the facts card's order of attributes is not stable between calls.
-        lines.append("- sets: " + ", ".join(f"`self.{a}`" for a in sorted(card.attributes_written)))
+        lines.append("- sets: " + ", ".join(md_code(f"self.{a}") for a in sorted(card.attributes_written)))
     if card.callees:
         lines.append("- calls:")
         lines += [f"  - {link(c.id)}: {_one_line(report, c.id)}" for c in card.callees if c.id in report.repo.chunks]
     if card.callers:
-        lines.append("- called by: " + ", ".join(f"{link(c.id)} (`{c.at}`)" for c in card.callers))
+        lines.append("- called by: " + ", ".join(f"{link(c.id)} ({md_code(c.at)})" for c in card.callers))
     outline = card.outline
     if outline:
         lines.append("- call outline:")
-        lines += [f"  - `{_inline(step)}`" for step in outline[:20]]
+        lines += [f"  - {md_code(step)}" for step in outline[:20]]
         if len(outline) > 20:
             lines.append(f"  - ... {len(outline) - 20} more")
     return lines

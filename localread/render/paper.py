@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from localread.data import Chunk
 from localread.paper.align import Alignment, Match
+from localread.render.safe import md_code, md_text
+from localread.render.safe import term as escape  # rich's escape, with controls made visible
 
 NOT_IN_PAPER = "In the code, not in the paper"
 NOT_IN_CODE = "In the paper, not found in the code"
@@ -94,22 +95,22 @@ def to_markdown(alignment: Alignment, chunks: Mapping[str, Chunk]) -> str:
             lines += ["| symbol | where | score | why |", "| --- | --- | --- | --- |"]
             for m in section.matches:
                 lines.append(
-                    f"| `{_cell(m.id)}` | {_cell(_where(m.id, chunks))} | {m.score:.2f} | {_cell(reason(m))} |"
+                    f"| {md_code(m.id, table=True)} | {_cell(_where(m.id, chunks))} | {m.score:.2f} | {_cell(reason(m))} |"
                 )
             lines.append("")
     lines += [f"## {NOT_IN_PAPER}", ""]
-    lines += [f"- `{cid}` ({_where(cid, chunks)})" for cid in alignment.uncovered_symbols] or ["- (none)"]
+    lines += [f"- {md_code(cid)} ({_md(_where(cid, chunks))})" for cid in alignment.uncovered_symbols] or ["- (none)"]
     lines += ["", f"## {NOT_IN_CODE}", ""]
     lines += [f"- {_md(title)}" for title in alignment.unmatched_sections] or ["- (none)"]
     lines += ["", f"A match convinces at score {alignment.threshold:.2f} or more."]
     if alignment.model:
-        lines.append(f"Reasons written by {alignment.model}.")
+        lines.append(f"Reasons written by {_md(alignment.model)}.")
     return "\n".join(lines) + "\n"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_text(text)  # escapes `|` too
 
 
 def _md(text: str) -> str:
-    return text.replace("\n", " ")
+    return md_text(text)

@@ -1,12 +1,21 @@
-"""Human output for the terminal, with rich. Results go to stdout; nothing here logs."""
+"""Human output for the terminal, with rich. Results go to stdout; nothing here logs.
+
+Every string that comes from the repository, a paper or the model (names, paths,
+docstrings, defaults, reasons, narratives) goes through `render.safe` on its way out:
+`safe.term` inside rich markup, `safe.plain` where markup is off, `safe.text` in
+table cells, so no escape sequence, bidi override or markup of theirs reaches the
+terminal, on a terminal or in a pipe."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from localread.data import Counts
+from localread.render import safe
 from localread.repo.analysis import Repo
 from localread.repo.rank import core_symbols
 from localread.repo.tour import Tour
@@ -16,7 +25,8 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def warn_counts(counts: Counts) -> None:
-    """One warning line on stderr when some files could not be read completely."""
+    """One warning line on stderr when some files could not be read completely: how
+    many of each kind, then the first few of them, each with why."""
     parts = []
     if counts.files_with_syntax_errors:
         shown = ", ".join(counts.files_with_syntax_errors[:3])
@@ -25,18 +35,44 @@ def warn_counts(counts: Counts) -> None:
     if counts.decode_errors:
         parts.append(f"{counts.decode_errors} not valid UTF-8 (read with replacement characters)")
     if counts.skipped_unreadable:
-        parts.append(f"{counts.skipped_unreadable} unreadable or looping links skipped")
+        parts.append(f"{counts.skipped_unreadable} unreadable skipped")
+    if counts.skipped_invalid:
+        parts.append(f"{counts.skipped_invalid} not usable, left out")
+    if counts.skipped_links:
+        parts.append(f"{_plural(counts.skipped_links, 'link')} not followed")
+    if counts.skipped_deep:
+        parts.append(f"{counts.skipped_deep} too deep skipped")
     if counts.skipped_large:
-        parts.append(f"{counts.skipped_large} over 1 MiB skipped")
+        parts.append(f"{counts.skipped_large} too large skipped")
     if counts.skipped_binary:
         parts.append(f"{counts.skipped_binary} binary skipped")
-    if parts:
-        stderr.print(f"warning: {counts.files} Python files read; " + "; ".join(parts), markup=False)
+    if not parts:
+        return
+    line = f"warning: {counts.files} Python files read; " + "; ".join(parts)
+    if counts.notes:
+        more = len(counts.notes) - _NOTES_SHOWN
+        line += " (" + "; ".join(counts.notes[:_NOTES_SHOWN]) + (f"; {more} more" if more > 0 else "") + ")"
+    stderr.print(safe.one_line(line), markup=False)
+
+
+_NOTES_SHOWN = 3
+
+
+def warn_pages(paper: object, skipped: tuple[str, ...]) -> None:
+    """One warning line on stderr naming the pages of a paper that were left out."""
+    if skipped:
+        shown = "; ".join(skipped[:_NOTES_SHOWN]) + ("; ..." if len(skipped) > _NOTES_SHOWN else "")
+        line = f"warning: {paper}: {_plural(len(skipped), 'page')} left out ({shown}); the rest was read"
+        stderr.print(safe.one_line(line), markup=False)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def render_map(repo: Repo, top: int) -> None:
-    stdout.print(f"[bold]{repo.root}[/bold]")
-    stdout.print(f"install: {repo.layout.install or '(no packaging found)'}", markup=False)
+    stdout.print(f"[bold]{safe.term(repo.root)}[/bold]")
+    stdout.print(safe.plain(f"install: {repo.layout.install or '(no packaging found)'}"), markup=False)
     layout = repo.layout
     what = []
     if layout.packages:
@@ -46,12 +82,12 @@ def render_map(repo: Repo, top: int) -> None:
     if layout.top_level_modules:
         what.append("top-level modules: " + ", ".join(layout.top_level_modules))
     for line in what:
-        stdout.print(line, markup=False)
+        stdout.print(safe.plain(line), markup=False)
     entries = Table(title="entry points (best first)", title_justify="left", show_edge=False)
     for col in ("score", "path", "how", "why"):
         entries.add_column(col)
     for e in repo.entries[:10]:
-        entries.add_row(f"{e.score:.1f}", e.path, e.command or "", ", ".join(e.kinds))
+        entries.add_row(f"{e.score:.1f}", safe.text(e.path), safe.text(e.command or ""), ", ".join(e.kinds))
     stdout.print(entries)
     symbols = Table(title="core symbols (by rank)", title_justify="left", show_edge=False)
     # The qualified name and the file say everything the id does, in less width; long
@@ -62,7 +98,7 @@ def render_map(repo: Repo, top: int) -> None:
     symbols.add_column("where", no_wrap=True)
     for cid in core_symbols(repo.graph, repo.ranks, limit=top if top > 0 else len(repo.chunks)):
         c = repo.chunks[cid]
-        symbols.add_row(f"{repo.ranks.get(cid, 0.0) * 100:.2f}", c.qualname, str(c.kind), f"{c.path}:{c.start}")
+        symbols.add_row(f"{repo.ranks.get(cid, 0.0) * 100:.2f}", safe.text(c.qualname), str(c.kind), safe.text(f"{c.path}:{c.start}"))
     stdout.print(symbols)
     stdout.print(
         f"{repo.counts.files} Python files, {len(repo.chunks)} chunks, "
@@ -74,36 +110,48 @@ def render_map(repo: Repo, top: int) -> None:
 def tour_tree(
     repo: Repo, tour: Tour, summaries: dict[str, str] | None = None, descriptions: dict[str, str] | None = None
 ) -> Tree:
-    """The steps as a tree by depth, each with its reason, its static description
-    (when given) and, when an earlier `summarize` stored one for its unchanged code,
-    its summary."""
+    """The steps as a tree, each under the step that calls it, with its reason, its
+    static description (when given) and, when an earlier `summarize` stored one for
+    its unchanged code, its summary."""
     summaries = summaries or {}
     descriptions = descriptions or {}
-    root = Tree(f"[bold]reading tour from {tour.entry.path}[/bold]")
-    nodes = {-1: root}
+    root = Tree(f"[bold]reading tour from {safe.term(tour.entry.path)}[/bold]")
+    nodes: dict[str | None, Tree] = {}
     for n, step in enumerate(tour.steps, 1):
-        parent = nodes.get(step.depth - 1, root)
-        label = f"{n}. [bold]{_name(step.id, repo)}[/bold] [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]"
+        parent = nodes.get(tour.parents.get(step.id), root)
+        label = f"{n}. [bold]{_name(step.id, repo)}[/bold] [dim]{step.kind} {safe.term(step.path)}:{step.start}-{step.end}[/dim]"
         node = parent.add(label)
         node.add(f"[italic]{_escape(step.reason)}[/italic]")
         if descriptions.get(step.id):
             node.add(f"[dim]does:[/dim] {_escape(descriptions[step.id])}")
         if summaries.get(step.id):
             node.add(f"[dim]summarize said:[/dim] {_escape(summaries[step.id])}")
-        nodes[step.depth] = node
+        nodes[step.id] = node
     return root
+
+
+# How many cut steps the terminal lists (--json lists them all).
+PRUNED_SHOWN = 10
 
 
 def render_tour(
     repo: Repo, tour: Tour, summaries: dict[str, str] | None = None, descriptions: dict[str, str] | None = None
 ) -> None:
     stdout.print(tour_tree(repo, tour, summaries, descriptions))
-    if tour.pruned:
-        stdout.print(f"\n{len(tour.pruned)} more symbols beyond the limits (best first):", markup=False)
-        for p in tour.pruned[:10]:
-            c = repo.chunks[p.id]
-            stdout.print(f"  {c.qualname}  {c.path}:{c.start}  ({p.reason})", markup=False)
-        stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
+    if not tour.pruned:
+        return
+    cuts = {p.cut for p in tour.pruned}
+    common = cuts.pop() if len(cuts) == 1 else None
+    what = f", {common}" if common else ""
+    stdout.print(f"\n{len(tour.pruned)} more steps{what} (the heaviest first; the whole tree: --all):", markup=False)
+    for p in tour.pruned[:PRUNED_SHOWN]:
+        c = repo.chunks[p.id]
+        stdout.print(safe.plain(f"  {c.qualname}  {c.path}:{c.start}"), markup=False)
+        reason = p.reason.removesuffix(f"; {p.cut}") if common else p.reason
+        stdout.print(Padding(Text(safe.plain(reason), style="dim"), (0, 0, 0, 6), expand=False))
+    if len(tour.pruned) > PRUNED_SHOWN:
+        stdout.print(f"  ... {len(tour.pruned) - PRUNED_SHOWN} more in --json", markup=False)
+    stdout.print("  read further with --entry or `localread explain TARGET`", markup=False)
 
 
 def _name(chunk_id: str, repo: Repo) -> str:
@@ -112,7 +160,7 @@ def _name(chunk_id: str, repo: Repo) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("[", "\\[")
+    return safe.term(text)
 
 
 # What a model line is introduced with: the quality gate checks its names, topic and
@@ -126,13 +174,13 @@ def write_text(text: str) -> None:
     model's (MODEL_MARK), straight to stdout."""
     import sys
 
-    sys.stdout.write(MODEL_MARK + text)
+    sys.stdout.write(MODEL_MARK + safe.plain(text))
     sys.stdout.flush()
 
 
 def render_facts(card: dict) -> None:
     """The facts card of `explain`, before the narrative; card: FactsCard.to_json()."""
-    stdout.print(f"[bold]{_escape(card['id'])}[/bold]  [dim]{card['kind']} {card['path']}:{card['start']}-{card['end']}[/dim]")
+    stdout.print(f"[bold]{_escape(card['id'])}[/bold]  [dim]{card['kind']} {_escape(card['path'])}:{card['start']}-{card['end']}[/dim]")
     rows: list[tuple[str, str]] = [("signature", card["signature"])]
     if card.get("docstring"):
         rows.append(("docstring", card["docstring"]))
@@ -218,12 +266,12 @@ class TourPrinter:
         self.repo = repo
         self.tour = tour
         self.depth = 0
-        stdout.print(f"[bold]reading tour from {tour.entry.path}[/bold] ({len(tour.steps)} steps)")
+        stdout.print(f"[bold]reading tour from {_escape(tour.entry.path)}[/bold] ({len(tour.steps)} steps)")
 
     def step(self, n: int, step) -> None:
         self.depth = step.depth
-        indent = "  " * step.depth
-        stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {step.path}:{step.start}-{step.end}[/dim]")
+        indent = "  " * step.depth  # the depth of a step is its place in the tree
+        stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {_escape(step.path)}:{step.start}-{step.end}[/dim]")
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
 
     def done(self, explanation) -> None:
@@ -243,5 +291,5 @@ class TourPrinter:
 
     def finish(self) -> None:
         if self.tour.pruned:
-            stdout.print(f"\n{len(self.tour.pruned)} more symbols beyond the limits; best: "
-                         + ", ".join(p.id for p in self.tour.pruned[:5]), markup=False)
+            stdout.print(safe.plain(f"\n{len(self.tour.pruned)} more steps cut; the heaviest: "
+                         + ", ".join(p.id for p in self.tour.pruned[:5]) + " (the whole tree: --all)"), markup=False)

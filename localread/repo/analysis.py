@@ -14,54 +14,19 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from localread.data import Chunk, Counts
+from localread.data import Chunk
 from localread.errors import LocalreadError
 from localread.repo import cache
 from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
-from localread.repo.entries import EntryPoint, find_entries
-from localread.repo.graph import Graph
+from localread.repo.entries import find_entries
+from localread.repo.gcpause import gc_paused
+from localread.repo.model import Repo  # re-exported: the stages import it from here
 from localread.repo.rank import load_ranker, rank_symbols
-from localread.repo.scan import Layout, Scan, SourceFile, read_source, scan
-
-
-@dataclass(slots=True)
-class Repo:
-    """Everything the static reader knows about one repository."""
-
-    root: Path
-    layout: Layout
-    counts: Counts
-    chunks: dict[str, Chunk]  # by id, in (path, start) order
-    graph: Graph
-    entries: list[EntryPoint]  # best first
-    ranks: dict[str, float]
-
-    def chunk_source(self, chunk: Chunk) -> str:
-        """The chunk's source lines, read again from disk (the repo is not kept in memory)."""
-        text = read_source(self.root, chunk.path).decode("utf-8", errors="replace")
-        return "\n".join(text.split("\n")[chunk.start - 1 : chunk.end])
-
-    def chunks_in(self, path: str) -> list[Chunk]:
-        return [c for c in self.chunks.values() if c.path == path]
-
-    def relative(self, path: str) -> str:
-        """A path given by the user (absolute, relative to the cwd, or relative to the
-        repository) as a repository-relative POSIX path."""
-        candidate = Path(path)
-        for base in (Path.cwd(), self.root):
-            full = candidate if candidate.is_absolute() else base / candidate
-            if not full.exists():
-                continue
-            try:
-                return full.resolve().relative_to(self.root).as_posix()
-            except (ValueError, OSError):
-                continue
-        return candidate.as_posix().removeprefix("./")
+from localread.repo.scan import Scan, SourceFile, read_notebook, readme_source, scan
 
 
 def analyze(
@@ -77,11 +42,17 @@ def analyze(
     result: Scan = scan(root)
     counts = result.counts
     if require_python and not result.files:
-        if counts.skipped_large or counts.skipped_binary or counts.skipped_unreadable:
-            raise LocalreadError(
-                f"{root}: no readable Python file ({counts.skipped_large} too large, "
-                f"{counts.skipped_binary} binary, {counts.skipped_unreadable} unreadable)"
-            )
+        skipped = {
+            "too large": counts.skipped_large,
+            "binary": counts.skipped_binary,
+            "unreadable": counts.skipped_unreadable,
+            "links not followed": counts.skipped_links,
+            "too deep": counts.skipped_deep,
+        }
+        if any(skipped.values()):
+            shown = ", ".join(f"{n} {what}" for what, n in skipped.items() if n)
+            first = f"; first: {counts.notes[0]}" if counts.notes else ""
+            raise LocalreadError(f"{root}: no readable Python file ({shown}{first})")
         raise LocalreadError(f"{root}: no Python files found; is this the repository folder?")
     key = cache.fingerprint(result) if cache_dir is not None else None
     if cache_dir is not None and key is not None:
@@ -89,19 +60,21 @@ def analyze(
         if stored is not None:
             return stored
     # The reads make many small tuples and no cycles worth collecting (see build_graph).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         reads = read_files(result, jobs=jobs, meanwhile=load_ranker)
-    finally:
-        if enabled:
-            gc.enable()
     chunks: dict[str, Chunk] = {}
     file_symbols: dict[str, graph_mod.FileSymbols] = {}
     for source_file, read in zip(result.files, reads):
-        if read is None:
-            counts.skipped_unreadable += 1
+        if isinstance(read, Skipped):
+            if read.refused:
+                counts.skipped_unreadable += 1
+            else:
+                counts.skipped_invalid += 1
+            counts.note(f"{source_file.path}: {read.why}")
             continue
+        for why in read.skipped:
+            counts.skipped_invalid += 1
+            counts.note(f"{source_file.path}: {why}")
         counts.decode_errors += read.decode_error
         if read.syntax_errors:
             counts.syntax_errors += read.syntax_errors
@@ -110,6 +83,9 @@ def analyze(
             chunks[chunk.id] = chunk if chunk.id not in chunks else _renamed(chunk, chunks)
         file_symbols[source_file.path] = read.symbols
     graph = graph_mod.build_graph(result, chunks, file_symbols)
+    # The per-file records are done with: freed now, the collector does not walk them
+    # again during the stages below.
+    del reads, file_symbols
     entries = find_entries(result, chunks)
     ranks = rank_symbols(graph)
     repo = Repo(
@@ -129,12 +105,22 @@ def analyze(
 
 class FileRead(NamedTuple):
     """One file read, parsed and extracted: the chunks (ids not yet made unique across
-    the repository) and the symbols the graph needs. The tree is already dropped."""
+    the repository) and the symbols the graph needs. The tree is already dropped.
+    skipped: parts of the file left out (notebook cells that are not text)."""
 
     chunks: list[Chunk]
     symbols: graph_mod.FileSymbols
     syntax_errors: int
     decode_error: bool
+    skipped: tuple[str, ...] = ()
+
+
+class Skipped(NamedTuple):
+    """A file that was not read, and why. refused: the system refused to read it (as
+    opposed to a content that cannot be used)."""
+
+    why: str
+    refused: bool
 
 
 # Below this much Python source a second process costs more than it saves.
@@ -143,8 +129,8 @@ PARALLEL_MIN_BYTES = 2 * 1024 * 1024
 
 def read_files(
     result: Scan, *, jobs: int | None = None, meanwhile: Callable[[], object] | None = None
-) -> list[FileRead | None]:
-    """`read_file` for every scanned file, in scan order (None: unreadable).
+) -> list[FileRead | Skipped]:
+    """`read_file` for every scanned file, in scan order.
 
     Parsing holds the GIL, so large repositories are split across processes: forked
     children read part of the files while this process reads the rest (fork only, so
@@ -160,9 +146,10 @@ def read_files(
             meanwhile()
         return [read_file(result.root, f) for f in result.files]
     shares = _shares(result.files, jobs)
-    reads: list[FileRead | None] = [None] * len(result.files)
+    reads: list[FileRead | Skipped] = [Skipped('not read', refused=True)] * len(result.files)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+    # Short-lived children: their tuples make no cycles worth collecting.
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=gc.disable) as pool:
         futures = [pool.submit(_read_share, result.root, result.files, share) for share in shares[1:]]
         if meanwhile is not None:
             meanwhile()
@@ -178,21 +165,42 @@ def read_files(
     return reads
 
 
-def read_file(root: Path, source_file: SourceFile) -> FileRead | None:
-    """Read, parse and extract one file; None when it cannot be read."""
+def read_file(root: Path, source_file: SourceFile) -> FileRead | Skipped:
+    """Read, parse and extract one file; Skipped (with the reason) when it cannot be
+    read or its structure is too deep for the extractors."""
     try:
-        source = read_source(root, source_file.path)
-    except (OSError, ValueError):
-        return None
+        data = (root / source_file.path).read_bytes()
+    except OSError as exc:
+        return Skipped((exc.strerror or str(exc)).lower(), refused=True)
+    return extract_file(data, source_file)
+
+
+def extract_file(data: bytes, source_file: SourceFile) -> FileRead | Skipped:
+    """Parse and extract the bytes of one file (a notebook's JSON for a .ipynb); never
+    raises for what the bytes hold."""
+    skipped: tuple[str, ...] = ()
+    if source_file.path.endswith(".ipynb"):
+        try:
+            source, skipped = read_notebook(data)
+        except ValueError as exc:
+            return Skipped(f"not a Jupyter notebook ({exc})", refused=False)
+    elif source_file.path.endswith(".md"):
+        source = readme_source(data.decode("utf-8", errors="replace"))
+    else:
+        source = data
     try:
         source.decode("utf-8")
         decode_error = False
     except UnicodeDecodeError:
         decode_error = True
     tree = parse(source)
-    file_chunks = extract_chunks(tree, source, source_file.path, source_file.module)
-    symbols = graph_mod.extract_file(tree, source, source_file, file_chunks.chunks)
-    return FileRead(file_chunks.chunks, symbols, file_chunks.errors, decode_error)
+    try:
+        file_chunks = extract_chunks(tree, source, source_file.path, source_file.module)
+        symbols = graph_mod.extract_file(tree, source, source_file, file_chunks.chunks)
+    except RecursionError:
+        # tree-sitter itself never recurses; this guards the Python walkers after it.
+        return Skipped("nested too deeply to analyze", refused=False)
+    return FileRead(file_chunks.chunks, symbols, file_chunks.errors, decode_error, skipped)
 
 
 def usable_cores() -> int:
@@ -218,7 +226,7 @@ def _shares(files: list[SourceFile], jobs: int) -> list[list[int]]:
     return [sorted(share) for share in shares]
 
 
-def _read_share(root: Path, files: list[SourceFile], share: list[int]) -> list[FileRead | None]:
+def _read_share(root: Path, files: list[SourceFile], share: list[int]) -> list[FileRead | Skipped]:
     gc.disable()  # a short-lived child: its tuples make no cycles worth collecting
     return [read_file(root, files[i]) for i in share]
 

@@ -24,12 +24,9 @@ import time
 from dataclasses import astuple
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from localread.repo.model import Repo
 from localread.repo.scan import Scan
-
-if TYPE_CHECKING:
-    from localread.repo.analysis import Repo
 
 # Bump when what is stored changes in a way the code fingerprint would not show.
 FORMAT = 1
@@ -52,7 +49,7 @@ def fingerprint(result: Scan) -> str | None:
     digest = hashlib.sha256()
     digest.update(repr((FORMAT, _code_fingerprint(), str(result.root))).encode())
     digest.update(repr(astuple(layout)).encode())
-    digest.update(repr((counts.files, counts.skipped_binary, counts.skipped_large, counts.skipped_unreadable)).encode())
+    digest.update(repr(astuple(counts)).encode())
     inputs = [f.path for f in result.files] + sorted({*layout.packaging, *([layout.readme] if layout.readme else [])})
     settled = time.time_ns() - int(RACY_SECONDS * 1e9)
     for rel in inputs:

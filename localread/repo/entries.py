@@ -3,8 +3,14 @@
 `find_entries(scan, chunks)` returns EntryPoints best first. Sources: console and GUI
 scripts (setup.py `entry_points=` literal, setup.cfg, `[project.scripts]`),
 `__main__.py`, files with a `__main__` guard, files in scripts/tools/demo/examples
-folders, top-level scripts, commands quoted in README code blocks, and notebooks. A
-script the README tells the user to run comes first. Nothing is executed.
+folders, top-level scripts, commands quoted in README code blocks, the README's own
+```python usage (a virtual module, see scan.read_source), `hubconf.py` (torch.hub),
+and notebooks. What the README tells the user to do comes first, in README order.
+
+`entry_runs(module, chunks)` says what else runs an entry besides its own code: the
+test functions of a test module (what pytest runs) and the public functions of
+`hubconf.py` (what torch.hub calls); `pytest_fixtures` the fixtures a test asks for.
+Nothing is executed.
 """
 
 from __future__ import annotations
@@ -13,9 +19,20 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from localread.data import Chunk, ChunkKind
-from localread.repo.scan import SCRIPT_DIRS, Scan, read_pyproject, read_setup_cfg, setup_py_keywords
+from localread.repo.scan import (
+    SCRIPT_DIRS,
+    Scan,
+    python_blocks,
+    read_pyproject,
+    read_setup_cfg,
+    setup_py_keywords,
+)
+
+if TYPE_CHECKING:
+    from localread.repo.graph import Graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +40,9 @@ class EntryWeights:
     """Score of each kind of evidence that a file is an entry point."""
 
     readme_command: float = 10.0  # the README tells the user to run it: the strongest signal
+    readme_python: float = 10.0  # the README's ```python usage of the package: as strong
     readme_order_bonus: float = 1.0  # earlier README commands first (scaled down by position)
+    torch_hub: float = 2.5  # hubconf.py: how torch.hub users load the models
     console_script: float = 4.0  # installed command
     dunder_main: float = 3.0  # `python -m pkg`
     main_guard: float = 2.0  # written to be run
@@ -36,6 +55,8 @@ class EntryWeights:
 
 WEIGHTS = EntryWeights()
 _DEMO_WORDS = re.compile(r"(demo|run|main|infer|predict|inference|train|eval|example|app|quickstart)")
+# Scripts that fetch or convert data: the README runs them first, nobody reads them first.
+_DATA_PREP = re.compile(r"(^|_)(prepare|download|preprocess|convert|fetch|make_data)")
 
 
 @dataclass(slots=True)
@@ -48,6 +69,7 @@ class EntryPoint:
     command: str | None
     score: float
     kinds: list[str] = field(default_factory=list)
+    shown: int | None = None  # where the README first shows it (0: first), if it does
 
     @property
     def kind(self) -> str:
@@ -72,7 +94,7 @@ def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
         entry.score += weight
         if kind not in entry.kinds:
             entry.kinds.append(kind)
-        if command and (entry.command is None or kind == "readme"):
+        if command and (entry.command is None or (kind == "readme" and entry.shown is None)):
             entry.command = command
         if chunk and kind == "console_script":
             entry.chunk = chunk
@@ -86,6 +108,8 @@ def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
         add(module.path, "console_script", WEIGHTS.console_script, name, func_id if func_id in chunks else None)
 
     for path, cs in sorted(by_path.items()):
+        if path.endswith(".ipynb"):
+            continue  # run in Jupyter, never as `python x.ipynb`: the notebook loop below
         module = cs[0]
         name = path.rsplit("/", 1)[-1]
         top = path.split("/")[0]
@@ -98,7 +122,7 @@ def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
             add(path, "main_guard", WEIGHTS.main_guard, _run_command(path, module.id, module_of_path))
         if "/" in path and top in SCRIPT_DIRS and not is_test and not name.startswith("_"):
             add(path, "script_dir", WEIGHTS.script_dir, _run_command(path, module.id, module_of_path))
-        top_level = "/" not in path and name not in ("setup.py", "conftest.py") and not name.startswith("_")
+        top_level = "/" not in path and name.endswith(".py") and name not in ("setup.py", "conftest.py") and not name.startswith("_")
         if top_level and (has_guard or not _defines_only(cs)):
             add(path, "top_level_script", WEIGHTS.top_level_script, f"python {path}")
         if path in found:
@@ -110,20 +134,49 @@ def find_entries(scan: Scan, chunks: dict[str, Chunk]) -> list[EntryPoint]:
     for notebook in scan.layout.notebooks:
         add(notebook, "notebook", WEIGHTS.notebook, f"jupyter notebook {notebook}")
 
-    commands = readme_commands(scan.root, scan.layout.readme)
+    hub = module_of_path.get("hubconf.py")
+    if hub is not None:
+        functions = [c for c, _ in entry_runs(hub, chunks)]
+        if functions:
+            add("hubconf.py", "torch_hub", WEIGHTS.torch_hub, f"torch.hub.load('.', '{functions[0].name}', source='local')")
+
+    # What the README shows, in README order: its commands and its Python usage.
+    readme = scan.layout.readme
+    shown = _readme_command_lines(scan.root, readme)
+    usage = _readme_usage_line(scan.root, readme, module_of_path, module_by_name)
+    if usage is not None:
+        shown = sorted([*shown, (usage, None)], key=lambda item: item[0])
     scripts = console_scripts(scan.root, scan.layout.packaging)
-    for position, command in enumerate(commands):
-        path = _command_target(command, module_of_path, module_by_name, scripts)
-        if path is not None:
-            bonus = WEIGHTS.readme_order_bonus / (1 + position)
+    for position, (_line, command) in enumerate(shown):
+        bonus = WEIGHTS.readme_order_bonus / (1 + position)
+        path = readme if command is None else _command_target(command, module_of_path, module_by_name, scripts)
+        if path is None:
+            continue
+        if command is None:
+            add(path, "readme_python", WEIGHTS.readme_python + bonus)
+        else:
             add(path, "readme", WEIGHTS.readme_command + bonus, command)
+        if path in found and found[path].shown is None:
+            found[path].shown = position
 
     for entry in found.values():
         entry.kinds.sort(key=_KIND_ORDER.index)
-    return sorted(found.values(), key=lambda e: (-e.score, e.path))
+    return sorted(found.values(), key=_rank)
 
 
-_KIND_ORDER = ["readme", "console_script", "__main__", "main_guard", "script_dir", "top_level_script", "notebook"]
+def _rank(entry: EntryPoint) -> tuple:
+    """What the README shows first, in README order (the author's own way in; a data
+    preparation script after the others), then the rest by score."""
+    if entry.shown is None:
+        return (2, 0, -entry.score, entry.path)
+    prep = bool(_DATA_PREP.search(entry.path.rsplit("/", 1)[-1].lower()))
+    return (1 if prep else 0, entry.shown, -entry.score, entry.path)
+
+
+_KIND_ORDER = [
+    "readme", "readme_python", "console_script", "__main__", "main_guard", "torch_hub", "script_dir",
+    "top_level_script", "notebook",
+]
 
 
 def _defines_only(chunks: list[Chunk]) -> bool:
@@ -184,20 +237,53 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 def readme_commands(root: Path, readme: str | None) -> list[str]:
     """Shell commands in the README's code blocks (fenced, indented, or `$ `-prefixed),
     in order, with prompts stripped and continuation lines joined."""
+    return [command for _line, command in _readme_command_lines(root, readme)]
+
+
+def _readme_usage_line(
+    root: Path, readme: str | None, module_of_path: dict[str, Chunk], module_by_name: dict[str, Chunk]
+) -> int | None:
+    """The first line of the README's ```python blocks when they import the repository
+    (`import pkg`, `from pkg import ...`) and localread reads them as a module."""
+    if readme is None or readme not in module_of_path:
+        return None
+    try:
+        text = (root / readme).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    tops = {name.split(".")[0] for name in module_by_name if module_by_name[name].path != readme}
+    for first, code in python_blocks(text):
+        for line in code:
+            found = _IMPORT.match(line)
+            if found and (found.group(1) or found.group(2)).split(".")[0] in tops:
+                return first
+    return None
+
+
+_IMPORT = re.compile(r"\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))")
+
+
+def _readme_command_lines(root: Path, readme: str | None) -> list[tuple[int, str]]:
+    """readme_commands with the line each command starts on."""
     if readme is None:
         return []
     try:
         text = (root / readme).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    commands: list[str] = []
+    commands: list[tuple[int, str]] = []
     in_fence = False
     pending = ""
-    for raw in text.splitlines():
+    python_fence = False
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
         if _FENCE.match(raw):
             in_fence = not in_fence
+            python_fence = in_fence and bool(_PYTHON_FENCE.match(raw))
             pending = ""
             continue
+        if python_fence:
+            continue  # Python code, read as the README's usage module, not commands
         line = raw.strip()
         is_code = in_fence or raw.startswith(("    ", "\t")) or line.startswith("$ ")
         if not is_code:
@@ -208,12 +294,17 @@ def readme_commands(root: Path, readme: str | None) -> list[str]:
         if pending:
             line = pending + " " + line
             pending = ""
+        else:
+            start = number
         if line.endswith("\\"):
             pending = line[:-1].strip()
             continue
         if line and not line.startswith("#"):
-            commands.append(line)
+            commands.append((start, line))
     return commands
+
+
+_PYTHON_FENCE = re.compile(r"^\s*(```+|~~~+)\s*\{?\.?(python3?|py|pycon)\b", re.IGNORECASE)
 
 
 def _command_target(
@@ -242,7 +333,10 @@ def _command_target(
             if word == "-m" and i + 1 < len(rest):
                 name = rest[i + 1]
                 module = module_by_name.get(name) or module_by_name.get(name + ".__main__")
-                return module.path if module else None
+                if module is not None:
+                    return module.path
+                # A launcher (`python -m torch.distributed.launch ... main.py`): read on.
+                continue
             if word.endswith(".py"):
                 path = word.removeprefix("./")
                 return path if path in module_of_path else None
@@ -253,3 +347,68 @@ def _command_target(
         path = head.removeprefix("./")
         return path if path in module_of_path else None
     return None
+
+
+def is_test_path(path: str) -> bool:
+    """A file pytest collects: under tests/ or test/, or named test_*.py / *_test.py."""
+    name = path.rsplit("/", 1)[-1]
+    return path.split("/")[0] in ("tests", "test") or name.startswith("test_") or name.endswith("_test.py")
+
+
+def entry_runs(module: Chunk, chunks: dict[str, Chunk]) -> list[tuple[Chunk, str]]:
+    """What runs an entry module besides its own code, in source order, each with the
+    reason: the test functions and test methods of a test module (what pytest runs),
+    the public functions of hubconf.py (what `torch.hub.load` calls). [] otherwise."""
+    if module.kind is not ChunkKind.MODULE:
+        return []
+    own = sorted((c for c in chunks.values() if c.module == module.id), key=lambda c: c.start)
+    if module.path == "hubconf.py":
+        return [
+            (c, f"a torch.hub entry point: `torch.hub.load(..., '{c.name}')` calls it")
+            for c in own
+            if c.kind is ChunkKind.FUNCTION and c.parent == module.id and not c.name.startswith("_")
+        ]
+    if not is_test_path(module.path) or module.path.endswith("conftest.py"):
+        return []
+    out = []
+    for c in own:
+        if not c.name.startswith("test"):
+            continue
+        if c.kind is ChunkKind.FUNCTION and c.parent == module.id:
+            out.append((c, f"a test pytest runs from `{module.path}`"))
+        elif c.kind is ChunkKind.METHOD and c.parent is not None:
+            cls = chunks.get(c.parent)
+            if cls is not None and cls.parent == module.id and cls.name.startswith("Test"):
+                out.append((c, f"a test pytest runs from `{cls.qualname}` in `{module.path}`"))
+    return out
+
+
+def conftests(chunks: dict[str, Chunk]) -> dict[str, str]:
+    """The conftest.py modules of a repository: path -> module id (for pytest_fixtures)."""
+    return {c.path: c.id for c in chunks.values() if c.kind is ChunkKind.MODULE and c.path.endswith("conftest.py")}
+
+
+def pytest_fixtures(test: Chunk, chunks: dict[str, Chunk], graph: Graph, conftest_modules: dict[str, str]) -> list[Chunk]:
+    """The fixtures a test function asks for by parameter name, defined in its module or
+    in a conftest.py of its folder or the folders above (conftest_modules: see
+    `conftests`), in parameter order."""
+    facts = graph.facts.get(test.id)
+    if facts is None:
+        return []
+    folder = test.path.rsplit("/", 1)[0] if "/" in test.path else ""
+    homes = {test.module}
+    while True:
+        conftest = conftest_modules.get(f"{folder}/conftest.py" if folder else "conftest.py")
+        if conftest is not None:
+            homes.add(conftest)
+        if not folder:
+            break
+        folder = folder.rsplit("/", 1)[0] if "/" in folder else ""
+    out = []
+    for param in facts.params:
+        for home in sorted(homes):
+            fixture = chunks.get(f"{home}.{param.name}")
+            if fixture is not None and any(d.split("(")[0] in ("pytest.fixture", "fixture") for d in fixture.decorators):
+                out.append(fixture)
+                break
+    return out

@@ -1,22 +1,31 @@
 """The reading path from an entry point to the core, in the order a person reads it.
 
-`build_tour(repo, entry)` walks from the entry's code in source order. Each call into
-the repository is followed depth-first in call-site order before moving on; each
-symbol appears once; a class is introduced before its methods (constructor first);
-library calls are not steps. When a call reaches a name re-exported by a package's
-`__init__.py`, that `__init__` is shown first, the way a reader follows the import.
-Depth and step limits prune by rank; what they prune is returned, best first.
+`build_tour(repo, entry)` takes the whole reading tree of the entry (`reading`: the
+entry's code in source order, each call into the repository followed depth-first,
+each symbol once, a class with its constructor where it is first built, rare
+branches read after the main path) and keeps what a reader should read first.
+
+A budget (steps, and optionally lines) keeps the spine: every step weighs what it
+reads plus everything below it (`TourWeights`), and the heaviest steps are kept,
+each with the steps above it. A step weighs at least as much as any step below it,
+so what is kept is a connected tree (every step's caller is in the tour) and cuts
+are made from the leaves up: small helpers that call nothing in the repository go
+first, the chains that lead to the model's `forward`s last. A class and its
+constructor are read together: one step of the budget, kept or cut together. What
+is cut is returned too, heaviest first.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from localread.data import Chunk, ChunkKind, EdgeKind, Step
+from localread.data import Chunk, ChunkKind, Step
 from localread.errors import LocalreadError
 from localread.repo.analysis import Repo
 from localread.repo.entries import EntryPoint
+from localread.repo.reading import Node, Via, reading_tree
 
 if TYPE_CHECKING:
     from localread.config import Settings
@@ -24,16 +33,54 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Pruned:
+    """A step of the whole tree that the tour leaves out. rank: the symbol's PageRank;
+    weight: what the step and everything below it weigh (the tour keeps the heaviest);
+    reason: why it would come next, and what cut it; cut: what cut it."""
+
     id: str
     rank: float
-    reason: str  # why it would have come next, and what cut it
+    reason: str
+    weight: float = 0.0
+    cut: str = ""  # what cut it: "cut by the 40-step budget", "beyond depth 3" (also ending reason)
 
 
 @dataclass(slots=True)
 class Tour:
+    """steps: in reading order. pruned: what the limits cut, heaviest first. parents:
+    each step's id -> the id of the step it hangs under (None for the entry).
+    calls: each step's id -> how many calls below the entry's main code it runs."""
+
     entry: EntryPoint
     steps: list[Step]
     pruned: list[Pruned] = field(default_factory=list)
+    parents: dict[str, str | None] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TourWeights:
+    """What a step weighs on its own; its weight in the budget adds all it leads to."""
+
+    step: float = 0.5  # reading any step costs attention: no step is free
+    per_line: float = 0.1  # more code read is more to understand...
+    max_lines: int = 40  # ...up to a point: a 300-line main() is not 300 helpers
+    forward: float = 2.0  # where the code runs a model (a forward called from outside one): the core
+    forward_lines: int = 10  # ...in full from this size: a two-line forward that raises is no core
+    model: float = 1.5  # factor for the model's computation (methods of a class with a forward)
+    wiring: float = 0.5  # factor per level of layers built inside a model part's constructor
+    small_leaf: float = 0.5  # factor for a helper of a few lines that calls nothing in the repo
+    small_lines: int = 6  # "a few lines"
+    repeated_calls: int = 2  # lines repeating one call (`parser.add_argument`) count once past this
+    switch: float = 0.5  # factor per configuration branch on the path (`if args.masks:`): a variant
+    plumbing: float = 0.5  # factor for plumbing: mostly calls to argparse, os, logging, print, ...,
+    # or the methods of a bookkeeping class (`MetricLogger`, `CocoEvaluator`)
+    used: float = 0.2  # share of its heaviest method on the path that a class's constructor gets
+    unresolved: float = 0.5  # a call into the repo that could not be resolved still leads somewhere
+    reexport: float = 0.1  # a package __init__ passed through: context, the first to go
+
+
+WEIGHTS = TourWeights()
+DEFAULT_STEPS = 40
 
 
 def pick_entry(repo: Repo, entry: str | None) -> EntryPoint:
@@ -66,202 +113,282 @@ def default_tour(repo: Repo, settings: Settings) -> Tour | None:
     """The tour from the top entry point, or None when the repository has none."""
     if not repo.entries:
         return None
-    return build_tour(repo, repo.entries[0], max_depth=settings.max_depth, max_steps=settings.max_steps)
+    return build_tour(
+        repo, repo.entries[0], max_depth=settings.max_depth, max_steps=settings.max_steps, max_lines=settings.max_lines
+    )
 
 
-def build_tour(repo: Repo, entry: EntryPoint, *, max_depth: int = 6, max_steps: int = 40) -> Tour:
-    walker = _Walker(repo, max_depth)
-    start = repo.chunks[entry.chunk]
-    how = f"`{entry.command}`" if entry.command else f"`{entry.path}`"
-    evidence = {
-        "readme": "the README runs it",
-        "console_script": "installed command",
-        "__main__": "run with python -m",
-        "main_guard": "has a __main__ block",
-        "script_dir": "a script",
-        "top_level_script": "a top-level script",
-        "notebook": "a notebook",
-        "chosen": "chosen with --entry",
-    }.get(entry.kind, entry.kind)
-    walker.visit(start, 0, f"entry point: {how} ({evidence})")
-    steps = walker.steps
-    pruned = walker.pruned
-    if len(steps) > max_steps:
-        steps, cut = _keep_best(steps, repo.ranks, max_steps)
-        pruned.extend(Pruned(s.id, repo.ranks.get(s.id, 0.0), f"{s.reason}; beyond the {max_steps}-step limit") for s in cut)
-    seen = {s.id for s in steps}
-    unique: dict[str, Pruned] = {}
-    for p in pruned:
-        if p.id not in seen and p.id not in unique:
-            unique[p.id] = p
-    ordered = sorted(unique.values(), key=lambda p: (-p.rank, p.id))
-    return Tour(entry=entry, steps=steps, pruned=ordered)
+def build_tour(
+    repo: Repo,
+    entry: EntryPoint,
+    *,
+    max_depth: int | None = None,
+    max_steps: int | None = DEFAULT_STEPS,
+    max_lines: int | None = None,
+    everything: bool = False,
+    weights: TourWeights = WEIGHTS,
+) -> Tour:
+    """The tour from entry. max_steps / max_lines: the budget (None: no limit);
+    max_depth: drop what runs more than that many calls below the entry's main code
+    (None: no limit); everything: the whole tree, no limit at all."""
+    # A depth limit counts the shallowest path, so each step is then read there.
+    root = reading_tree(repo, entry, shallowest=max_depth is not None and not everything)
+    nodes = list(root.walk())
+    weight = _weigh(repo, nodes, weights)
+    if everything:
+        max_depth = max_steps = max_lines = None
+    keep, cut_by = _select(nodes, weight, max_depth=max_depth, max_steps=max_steps, max_lines=max_lines)
+    steps = [n.step() for n in nodes if n in keep]
+    parents = {n.chunk.id: (n.parent.chunk.id if n.parent else None) for n in nodes if n in keep}
+    calls = {n.chunk.id: n.calls for n in nodes if n in keep}
+    pruned = [
+        Pruned(n.chunk.id, repo.ranks.get(n.chunk.id, 0.0), f"{n.reason}; {cut_by[n]}", round(weight.total[n], 4), cut_by[n])
+        for n in sorted((n for n in nodes if n not in keep), key=lambda n: (-weight.total[n], n.order))
+    ]
+    return Tour(entry=entry, steps=steps, pruned=pruned, parents=parents, calls=calls)
 
 
-def _keep_best(steps: list[Step], ranks: dict[str, float], limit: int) -> tuple[list[Step], list[Step]]:
-    """Keep the entry and the best-ranked steps, in reading order; a kept method keeps
-    its class step so that classes are still introduced first."""
-    by_rank = sorted(steps[1:], key=lambda s: (-ranks.get(s.id, 0.0), s.id))
-    keep = {steps[0].id}
-    for step in by_rank:
-        if len(keep) >= limit:
-            break
-        keep.add(step.id)
-    parents = {s.id: s for s in steps}
-    for step in list(steps):
-        if step.id in keep and step.kind is ChunkKind.METHOD:
-            owner = step.id.rsplit(".", 1)[0]
-            if owner in parents:
-                keep.add(owner)
-    kept = [s for s in steps if s.id in keep]
-    cut = [s for s in steps if s.id not in keep]
-    return kept, cut
+# --------------------------------------------------------------------------------------
+# Weights and the budget
+# --------------------------------------------------------------------------------------
 
 
-class _Walker:
-    def __init__(self, repo: Repo, max_depth: int) -> None:
-        self.repo = repo
-        self.graph = repo.graph
-        self.chunks = repo.chunks
-        self.max_depth = max_depth
-        self.steps: list[Step] = []
-        self.pruned: list[Pruned] = []
-        self.seen: set[str] = set()
-        self.imports: dict[str, list[tuple[str, int]]] = {}
-        for edge in self.graph.edges:
-            if edge.kind is EdgeKind.IMPORTS:
-                self.imports.setdefault(edge.source, []).append((edge.target, edge.line))
+@dataclass(slots=True)
+class _Weight:
+    """Per node: what it weighs with everything below it, the lines it reads, and the
+    nodes that must be kept with it besides its ancestors."""
 
-    def _add(self, chunk: Chunk, depth: int, reason: str) -> bool:
-        if chunk.id in self.seen:
-            return False
-        self.seen.add(chunk.id)
-        self.steps.append(Step(chunk.id, chunk.kind, chunk.path, chunk.start, chunk.end, depth, reason))
-        return True
-
-    def visit(self, chunk: Chunk, depth: int, reason: str) -> None:
-        """Add chunk as a step and follow its calls, depth-first in call-site order."""
-        if not self._add(chunk, depth, reason):
-            return
-        self._follow(chunk, depth)
-        if chunk.kind is ChunkKind.MODULE:
-            # A script's `if __name__ == "__main__":` block runs after its top-level code.
-            for block in self._main_blocks(chunk):
-                self.visit(block, depth + 1, f"runs when `{chunk.path}` is executed as a script")
-
-    def _main_blocks(self, module: Chunk) -> list[Chunk]:
-        return [c for c in self.chunks.values() if c.parent == module.id and c.kind is ChunkKind.MAIN]
-
-    def _follow(self, chunk: Chunk, depth: int) -> None:
-        for site in self.graph.calls.get(chunk.id, []):
-            for target_id in site.targets:
-                target = self.chunks.get(target_id)
-                if target is None or target_id in self.seen:
-                    continue
-                where = f"{chunk.path}:{site.line}"
-                who = _display(chunk)
-                if depth + 1 > self.max_depth:
-                    self.pruned.append(
-                        Pruned(target_id, self.repo.ranks.get(target_id, 0.0),
-                               f"called by `{who}` at {where}; beyond depth {self.max_depth}")
-                    )
-                    continue
-                self._reexports(chunk, target, depth + 1, where)
-                if target.kind is ChunkKind.CLASS:
-                    self._introduce_class(target, depth + 1, f"instantiated by `{who}` at {where}", where)
-                    continue
-                owner = self._owner_class(target)
-                if owner is not None and owner.id not in self.seen:
-                    self._introduce_class(owner, depth + 1, f"defines `{_display(target)}`, used by `{who}` at {where}", where)
-                    if target_id in self.seen:
-                        continue
-                verb = "runs" if target.name == "forward" and site.text.split(".")[-1] != "forward" else "called by"
-                if verb == "runs":
-                    reason = f"runs when `{site.text}(...)` is called in `{who}` at {where}"
-                else:
-                    reason = f"called by `{who}` at {where}"
-                if site.context:
-                    reason += f" ({site.context})"
-                self.visit(target, depth + 1, reason)
-
-    def _introduce_class(self, cls: Chunk, depth: int, reason: str, where: str) -> None:
-        """A class step, then its constructor, whose calls are followed."""
-        if not self._add(cls, depth, reason):
-            return
-        init = self._constructor(cls)
-        if init is not None and init.id not in self.seen:
-            built = self._built_at(cls) or where
-            self.visit(init, depth + 1, f"constructor of `{_display(cls)}`, runs when it is built at {built}")
-
-    def _built_at(self, cls: Chunk) -> str | None:
-        """Where the class is first instantiated in the repository (path:line)."""
-        sites = sorted(
-            (e.path, e.line) for e in self.graph.callers(cls.id) if e.kind is EdgeKind.INSTANTIATES
-        )
-        return f"{sites[0][0]}:{sites[0][1]}" if sites else None
-
-    def _constructor(self, cls: Chunk) -> Chunk | None:
-        """`__init__` of the class or of its nearest repo base class."""
-        queue, visited = [cls.id], set()
-        while queue:
-            current = queue.pop(0)
-            if current in visited:
-                continue
-            visited.add(current)
-            init = self.chunks.get(f"{current}.__init__")
-            if init is not None:
-                return init
-            queue.extend(
-                e.target for e in sorted(self.graph.callees(current), key=lambda e: e.line)
-                if e.kind is EdgeKind.INHERITS
-            )
-        return None
-
-    def _owner_class(self, chunk: Chunk) -> Chunk | None:
-        if chunk.kind is not ChunkKind.METHOD or chunk.parent is None:
-            return None
-        owner = self.chunks.get(chunk.parent)
-        return owner if owner is not None and owner.kind is ChunkKind.CLASS else None
-
-    def _reexports(self, caller: Chunk, target: Chunk, depth: int, where: str) -> None:
-        """Show the package `__init__` modules a name passes through on its way from the
-        caller's imports to the target's module (the re-export chain), once each."""
-        start, goal = caller.module, target.module
-        if start == goal:
-            return
-        # Breadth-first over imports, stepping only through package __init__ modules.
-        parents: dict[str, str] = {}
-        queue, visited = [start], {start}
-        while queue:
-            current = queue.pop(0)
-            for nxt, _line in sorted(self.imports.get(current, [])):
-                if nxt in visited:
-                    continue
-                visited.add(nxt)
-                parents[nxt] = current
-                if nxt == goal:
-                    queue = []
-                    break
-                module = self.chunks.get(nxt)
-                if module is not None and module.path.endswith("__init__.py"):
-                    queue.append(nxt)
-        if goal not in parents:
-            return
-        chain = []
-        node = parents[goal]
-        while node != start:
-            chain.append(node)
-            node = parents[node]
-        for package in reversed(chain):
-            module = self.chunks[package]
-            if module.id in self.seen:
-                continue
-            self._add(module, depth, f"re-exports `{target.name}` from `{goal}` (used at {where})")
+    total: dict[Node, float] = field(default_factory=dict)
+    own: dict[Node, float] = field(default_factory=dict)
+    lines: dict[Node, int] = field(default_factory=dict)
+    requires: dict[Node, list[Node]] = field(default_factory=dict)
 
 
-def _display(chunk: Chunk) -> str:
-    if chunk.kind is ChunkKind.MODULE:
-        return chunk.path
-    if chunk.kind is ChunkKind.MAIN:
-        return f"{chunk.path} __main__ block"
-    return chunk.qualname
+@dataclass(frozen=True, slots=True)
+class _Context:
+    repo: Repo
+    weights: TourWeights
+    placed: dict[str, Node]  # chunk id -> its node
+    unresolved: dict[str, int]  # chunk id -> its unresolved calls into the repository
+    children_of: dict[str, list[Chunk]]
+
+
+def _weigh(repo: Repo, nodes: list[Node], weights: TourWeights) -> _Weight:
+    children_of: dict[str, list[Chunk]] = {}
+    for c in repo.chunks.values():
+        if c.parent is not None:
+            children_of.setdefault(c.parent, []).append(c)
+    unresolved: dict[str, int] = {}
+    for site in repo.graph.unresolved:
+        unresolved[site.caller] = unresolved.get(site.caller, 0) + 1
+    ctx = _Context(repo, weights, {n.chunk.id: n for n in nodes}, unresolved, children_of)
+    out = _Weight()
+    nesting: dict[Node | None, int] = {}
+    for node in nodes:
+        out.lines[node] = _own_lines(node.chunk, children_of)
+        # A layer built by another part's constructor, and what it builds in turn, is
+        # wiring: the model a builder assembles is the overview, its layers' layers less.
+        nesting[node] = nesting.get(node.parent, 0) + (node.via is Via.BUILD and _built_by_model(node, repo.chunks))
+        out.own[node] = _own_weight(node, ctx, out.lines[node], nesting[node])
+    _totals(nodes, out)
+    # How the object is built says how what runs later is configured: a class's
+    # introduction is worth a share of the heaviest of its methods on the path.
+    used: dict[str, float] = {}
+    for node in nodes:
+        if node.chunk.kind is ChunkKind.METHOD and node.via is not Via.CONSTRUCTOR and node.chunk.parent:
+            used[node.chunk.parent] = max(used.get(node.chunk.parent, 0.0), out.total[node])
+    for node in nodes:
+        intro = _introduction(node)
+        if intro is not None and intro.chunk.id in used:
+            out.own[node] += weights.used * used[intro.chunk.id]
+    _totals(nodes, out)
+    # A re-export is read for the name it leads to: it goes with it, never alone.
+    for node in nodes:
+        if node.via is Via.REEXPORT and node.parent is not None:
+            siblings = node.parent.children
+            follower = next((c for c in siblings[siblings.index(node) + 1 :] if c.via is not Via.REEXPORT), None)
+            out.requires[node] = [follower] if follower is not None else []
+    return out
+
+
+def _own_weight(node: Node, ctx: _Context, lines: int, nesting: int) -> float:
+    """What reading node itself is worth (see TourWeights)."""
+    weights, chunks, chunk = ctx.weights, ctx.repo.chunks, node.chunk
+    if node.via is Via.REEXPORT:
+        return weights.reexport
+    sites = ctx.repo.graph.calls.get(chunk.id, [])
+    read = max(1, lines - _repeated(sites, weights.repeated_calls))
+    value = weights.step + weights.per_line * min(read, weights.max_lines)
+    value += weights.unresolved * ctx.unresolved.get(chunk.id, 0)
+    calls_repo = any(site.targets for site in sites)
+    if chunk.kind in (ChunkKind.FUNCTION, ChunkKind.METHOD) and not calls_repo and lines <= weights.small_lines:
+        value *= weights.small_leaf
+    owner = chunks.get(chunk.parent) if chunk.kind is ChunkKind.METHOD and chunk.parent else None
+    if _model_part(owner, chunks) and node.via is not Via.CONSTRUCTOR:
+        value *= weights.model
+    value *= weights.wiring**nesting
+    cls = owner if owner is not None else chunk if chunk.kind is ChunkKind.CLASS else None
+    if _plumbing(sites) or (cls is not None and _BOOKKEEPING.search(cls.name)):
+        value *= weights.plumbing
+    if _runs_model(node, chunks) and node.edge is not None and node.edge.site is not None:
+        # Where the code enters the model, not each layer in it; a call that may run
+        # one of several models shares it.
+        models = sum(_is_forward(chunks.get(t)) for t in node.edge.site.targets)
+        value += weights.forward * min(1.0, lines / weights.forward_lines) / max(1, models)
+    # A variant's code stays a variant wherever it runs: a method of a class built
+    # behind a configuration switch carries that switch.
+    built = ctx.placed.get(owner.id) if owner is not None else None
+    switches = node.switches + (built.switches if built is not None and built not in _ancestors(node) else 0)
+    return value * weights.switch**switches
+
+
+def _introduction(node: Node) -> Node | None:
+    """The class a node introduces: a constructor's class, or a class shown without one."""
+    if node.via is Via.CONSTRUCTOR and node.parent is not None and node.parent.chunk.kind is ChunkKind.CLASS:
+        return node.parent
+    if node.chunk.kind is ChunkKind.CLASS and not any(c.via is Via.CONSTRUCTOR for c in node.children):
+        return node
+    return None
+
+
+def _totals(nodes: list[Node], out: _Weight) -> None:
+    for node in reversed(nodes):  # children before parents
+        out.total[node] = out.own[node] + sum(out.total[c] for c in node.children)
+
+
+def _repeated(sites: list, allowed: int) -> int:
+    """Calls of one callee past the first `allowed`: an argparse block is one idea."""
+    seen: dict[str, int] = {}
+    for site in sites:
+        seen[site.text] = seen.get(site.text, 0) + 1
+    return sum(n - allowed for n in seen.values() if n > allowed)
+
+
+# Where the calls of plumbing go: the command line, files, logs, processes, clocks.
+_PLUMBING = (
+    "argparse.", "configargparse.", "os.", "sys.", "shutil.", "glob.", "json.", "pickle.", "yaml.",
+    "logging.", "warnings.", "builtins.print", "time.", "datetime.", "subprocess.", "socket.",
+    "torch.distributed.", "torch.cuda.", "tqdm.", "wandb.", "tensorboard", "torch.utils.tensorboard",
+)
+
+
+# Classes named for bookkeeping: they record, log or score what the program does.
+_BOOKKEEPING = re.compile(r"(Logger|Meter|Evaluator|Writer|Timer|Tracker|Recorder|Visualizer|Saver|Checkpointer)$")
+
+
+def _plumbing(sites: list) -> bool:
+    """Whether most of a step's calls (each callee once) go to plumbing libraries."""
+    callees = {site.text: site.external for site in sites}
+    if not callees:
+        return False
+    plumbing = sum(1 for ext in callees.values() if ext and ext.startswith(_PLUMBING))
+    return plumbing * 2 > len(callees)
+
+
+def _built_by_model(cls_node: Node | None, chunks: dict[str, Chunk]) -> bool:
+    """Whether a class step was built inside a model part's code (a layer of a layer)."""
+    if cls_node is None or cls_node.parent is None:
+        return False
+    builder = cls_node.parent.chunk
+    owner = chunks.get(builder.parent) if builder.kind is ChunkKind.METHOD and builder.parent else None
+    return _model_part(owner, chunks)
+
+
+def _ancestors(node: Node) -> set[Node]:
+    out = set()
+    while node.parent is not None:
+        node = node.parent
+        out.add(node)
+    return out
+
+
+def _is_forward(chunk: Chunk | None) -> bool:
+    return chunk is not None and chunk.kind is ChunkKind.METHOD and chunk.name in ("forward", "__call__")
+
+
+def _model_part(cls: Chunk | None, chunks: dict[str, Chunk]) -> bool:
+    """A class with a forward (or __call__): a part of the model."""
+    return cls is not None and cls.kind is ChunkKind.CLASS and any(
+        _is_forward(chunks.get(f"{cls.id}.{name}")) for name in ("forward", "__call__")
+    )
+
+
+def _runs_model(node: Node, chunks: dict[str, Chunk]) -> bool:
+    """A forward that code outside the model calls: where the program runs a model."""
+    if not _is_forward(node.chunk) or node.edge is None or node.edge.site is None or node.parent is None:
+        return False
+    caller = node.parent.chunk
+    owner = chunks.get(caller.parent) if caller.kind is ChunkKind.METHOD and caller.parent else None
+    return not _model_part(owner, chunks)
+
+
+def _own_lines(chunk: Chunk, children_of: dict[str, list[Chunk]]) -> int:
+    """Lines a step reads: a function all of itself, a class or module without the
+    definitions it holds (those are steps of their own)."""
+    if chunk.kind in (ChunkKind.CLASS, ChunkKind.MODULE):
+        inner = sum(c.lines for c in children_of.get(chunk.id, []))
+        return max(1, chunk.lines - inner)
+    return chunk.lines
+
+
+def _select(
+    nodes: list[Node], weight: _Weight, *, max_depth: int | None, max_steps: int | None, max_lines: int | None
+) -> tuple[set[Node], dict[Node, str]]:
+    """The nodes kept (the root always) and, for the others, what cut them: the
+    heaviest first, each with what it needs, while the budget allows."""
+    root = nodes[0]
+    cut_by: dict[Node, str] = {}
+    if max_depth is not None:
+        for node in nodes:
+            if node.calls > max_depth or (node.parent is not None and node.parent in cut_by):
+                cut_by[node] = f"beyond depth {max_depth}"
+    keep = {root}
+    steps, lines = 1, weight.lines[root]
+    for node in sorted((n for n in nodes[1:] if n not in cut_by), key=lambda n: (-weight.total[n], n.order)):
+        if node in keep:
+            continue
+        closure = _closure(node, keep, weight)
+        if any(n in cut_by for n in closure):
+            continue
+        more_lines = sum(weight.lines[n] for n in closure)
+        # A class and its constructor are read together: one step of the budget.
+        more_steps = sum(1 for n in closure if n.via is not Via.CONSTRUCTOR or n.parent not in closure)
+        if max_steps is not None and steps + more_steps > max_steps:
+            continue
+        if max_lines is not None and lines + more_lines > max_lines:
+            continue
+        keep.update(closure)
+        steps += more_steps
+        lines += more_lines
+    _mark_cut(nodes, keep, cut_by, max_steps, max_lines)
+    return keep, cut_by
+
+
+def _mark_cut(nodes: list[Node], keep: set[Node], cut_by: dict[Node, str], max_steps: int | None,
+              max_lines: int | None) -> None:
+    budget = " and ".join(
+        ([f"the {max_steps}-step budget"] if max_steps is not None else [])
+        + ([f"the {max_lines}-line budget"] if max_lines is not None else [])
+    )
+    for node in nodes:
+        if node not in keep and node not in cut_by:
+            cut_by[node] = f"cut by {budget}"
+
+
+def _closure(node: Node, keep: set[Node], weight: _Weight) -> list[Node]:
+    """node and what must be kept with it: its ancestors, and what it requires."""
+    out: list[Node] = []
+    todo = [node]
+    seen: set[Node] = set()
+    while todo:
+        n = todo.pop()
+        if n in keep or n in seen:
+            continue
+        seen.add(n)
+        out.append(n)
+        if n.parent is not None:
+            todo.append(n.parent)
+        todo.extend(weight.requires.get(n, []))
+        # A class is introduced with its constructor, never without it.
+        todo.extend(c for c in n.children if c.via is Via.CONSTRUCTOR and n.chunk.kind is ChunkKind.CLASS)
+    return out

@@ -1,6 +1,7 @@
-"""The summarize job, as the command runs it: take the repository's run lock, open the
-store, resolve the model, summarize, and have the report written while the lock is
-held, with the run's log lines (the `localread.summarize` logger) before and after."""
+"""The summarize job, as the command runs it under the repository's run lock (taken by
+the caller before it creates the report folder): open the store, resolve the model,
+summarize, and have the report written, with the run's log lines (the
+`localread.summarize` logger) before and after."""
 
 from __future__ import annotations
 
@@ -34,16 +35,16 @@ def run_job(
     on_progress: Callable[[Progress], None],
     should_stop: Callable[[], str | None],
 ) -> Report:
-    """Lock the repository, open the store, summarize with the model of `settings`,
-    and call write_report(report, out_dir) while the lock is still held, so that two
-    runs never write one report. Raises LocalreadError (another run holds the lock,
-    disk full, no model, ...)."""
+    """Open the store, summarize with the model of `settings`, and call
+    write_report(report, out_dir). The caller holds the repository's run lock
+    (runlock.run_lock), so that two runs never write one report. Raises
+    LocalreadError (disk full, no model, ...)."""
     from localread.llm.engine import choose_n_ctx, open_engine
     from localread.llm.models import resolve_model
-    from localread.store import Store, run_lock
+    from localread.store import Store
     from localread.summarize.run import summarize
 
-    with run_lock(settings, repo.root), Store.open(settings, warn=log.warning) as store:
+    with Store.open(settings, warn=log.warning) as store:
         model = resolve_model(settings)
         n_ctx = choose_n_ctx(settings.n_ctx, model.context_length)
         fixed = replace(settings, n_ctx=n_ctx)

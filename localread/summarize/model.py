@@ -75,7 +75,7 @@ class Options:
     budget: Budget = field(default_factory=Budget)
     static: bool = True  # trivial chunks get a static summary, no model call
     tours: int = TOURS
-    max_depth: int = 6
+    max_depth: int | None = None  # see localread.repo.tour.build_tour
     max_steps: int = 40
 
 
