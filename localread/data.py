@@ -24,9 +24,10 @@ class ChunkKind(StrEnum):
 class NarrativeSource(StrEnum):
     """Where an Explanation's narrative comes from."""
 
-    MODEL = "model"  # the model's first answer
+    MODEL = "model"  # the model's first answer, which passed the quality gate
     RETRY = "retry"  # the model's answer to the retry prompt, the first one was rejected
-    STATIC = "static"  # no narrative: --no-llm, or every model answer was rejected
+    STATIC = "static"  # the static description: --no-llm, or every model answer was rejected
+    DOCSTRING = "docstring"  # the static description, led by the docstring: no model asked
 
 
 class EdgeKind(StrEnum):
@@ -198,10 +199,13 @@ class FactsCard:
 class Explanation:
     """What `explain` produces for a chunk: static facts, model narrative, grounding.
 
+    narrative: the text shown as the explanation: the model's line of purpose when
+    it passed the quality gate (localread.quality), else the static description;
+    never empty. description: the static description (localread.describe), always.
     source: where the narrative comes from (NarrativeSource); rejected: why each model
-    answer that was not kept was rejected, in order (e.g. it repeated the prompt's
-    worked example). elided_lines: source lines the last prompt left out to fit the
-    model's context; None when no prompt was built (--no-llm)."""
+    answer that was not kept was rejected, in order (e.g. it took words from the
+    prompt's worked example). elided_lines: source lines the last prompt left out to
+    fit the model's context; None when no prompt was built (--no-llm)."""
 
     id: str
     facts: FactsCard
@@ -214,6 +218,12 @@ class Explanation:
     source: NarrativeSource = NarrativeSource.MODEL
     rejected: tuple[str, ...] = ()
     elided_lines: int | None = None
+    description: str = ""
+
+    @property
+    def from_model(self) -> bool:
+        """Whether the narrative is the model's (and not the static description)."""
+        return self.source in (NarrativeSource.MODEL, NarrativeSource.RETRY)
 
     @property
     def condensed_note(self) -> str | None:

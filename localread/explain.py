@@ -1,15 +1,18 @@
-"""chunk + context -> Explanation: the static facts, the local model's narrative, and
-the grounding check of that narrative against the code.
+"""chunk + context -> Explanation: the static facts and description, the local
+model's line of purpose, and the quality gate's verdict on it.
 
 `explain_chunk` explains one chunk; `narrate_tour` explains each step of a reading
-tour in order, each prompt aware of the steps already read. The model only narrates:
-every fact it is given comes from the static analysis.
+tour in order. The model's job is the one line of purpose the facts cannot give:
+what the code does step by step is the static description (localread.describe),
+exact. A chunk with a docstring needs no model: its docstring says what it is for
+(`NarrativeSource.DOCSTRING`).
 
-A small model sometimes answers with a worked example of its prompt (or a summary the
-prompt showed) instead of explaining the chunk. Such an answer is never shown: the
-model is asked once more with a prompt that has nothing to copy (`retry=True` in
-localread.llm.prompts), and when that answer repeats too, the explanation is the static
-facts alone (`NarrativeSource.STATIC`), with the reasons in `Explanation.rejected`.
+Every answer passes the quality gate (localread.quality) before it is shown: empty,
+off topic, restating, borrowed from a worked example, contradicting the call graph,
+degenerate. An answer that fails is asked again once with another prompt
+(`retry=True` in localread.llm.prompts: no worked examples, no summaries to copy);
+when that fails too, the narrative is the static description
+(`NarrativeSource.STATIC`), with the reasons in `Explanation.rejected`.
 Deterministic: greedy decoding, and the same checks on the same text.
 """
 
@@ -20,9 +23,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from localread.data import Chunk, Explanation, FactsCard, NarrativeSource
+from localread.data import Chunk, ChunkKind, Explanation, FactsCard, NarrativeSource
+from localread.describe import describe
 from localread.facts import facts_card, facts_text
-from localread.grounding import REPEAT_NGRAM, find_repeat, repo_identifiers, unverified_names
+from localread.grounding import REPEAT_NGRAM, repo_identifiers, unverified_names
 from localread.llm.engine import Completion, Engine
 from localread.llm.prompts import (
     BudgetedPrompt,
@@ -31,6 +35,7 @@ from localread.llm.prompts import (
     prompt_version,
     tour_step_prompt,
 )
+from localread.quality import check, subject_for
 from localread.repo.analysis import Repo
 from localread.repo.tour import Tour
 from localread.sentences import first_sentence
@@ -40,7 +45,14 @@ ALREADY_READ = 6
 # An answer that names at least this many identifiers found nowhere in the code but
 # in the prompt's worked examples (`self.pre`, `resize_image`) took them from there.
 EXAMPLE_NAMES = 2
+# The answer budget of a line of purpose (tokens): one or two sentences. Asking for
+# less than max_tokens also keeps a small model from rambling into a loop.
+PURPOSE_TOKENS = 64
+# Sentences kept of an answer.
+PURPOSE_SENTENCES = 2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Where a docstring's first paragraph gives way to its sections.
+_SECTION = re.compile(r"\s(?:Args|Arguments|Parameters|Returns|Raises|Yields|Examples?|Notes?|Attributes):|\s:(?:param|return|rtype)\b|\s>>>|\s-{3,}")
 
 
 def call_lines(repo: Repo, chunk: Chunk) -> set[int]:
@@ -70,8 +82,16 @@ def explain_chunk(
     facts card, when already built."""
     known = summaries or {}
     card = (card if card is not None else facts_card(repo, chunk.id, tour)).with_summaries(known)
-    build = partial(chunk_prompt, engine, **_prompt_parts(repo, chunk, card, known), max_tokens=max_tokens)
+    if is_documented(chunk, card):
+        return documented_explanation(repo, chunk, card, engine)
+    build = partial(chunk_prompt, engine, **_prompt_parts(repo, chunk, card, known), max_tokens=min(max_tokens, PURPOSE_TOKENS))
     return _run(repo, chunk, engine, build, card, on_text)
+
+
+def is_documented(chunk: Chunk, card: FactsCard) -> bool:
+    """Whether the chunk's docstring already says what it is for: then the model has
+    nothing to add that the facts do not give (a main block has no docstring)."""
+    return chunk.kind is not ChunkKind.MAIN and bool(first_sentence(card.docstring))
 
 
 def _prompt_parts(repo: Repo, chunk: Chunk, card: FactsCard, known: dict[str, str]) -> dict[str, Any]:
@@ -95,49 +115,43 @@ def _run(
     build: Callable[..., BudgetedPrompt],
     card: FactsCard,
     on_text: Callable[[str], None] | None,
+    reason: str | None = None,
 ) -> Explanation:
-    """Ask the model with build(retry=False); when the answer repeats what the prompt
-    showed, once more with build(retry=True); when that repeats too, fall back to the
-    static explanation. on_text sees only the answer that is kept."""
+    """Ask the model with build(retry=False); when the answer fails the quality gate,
+    once more with build(retry=True); when that fails too, the static description.
+    on_text sees only the answer that is kept (the gate needs the whole answer, so
+    nothing is streamed before it has passed)."""
     known = repo_identifiers(repo)
+    description = describe(repo, chunk, card)
     rejected: list[str] = []
     examples: tuple[str, ...] = ()
+    example_text: tuple[str, ...] = ()
     shown: tuple[Summary, ...] = ()
+    prompt: BudgetedPrompt | None = None
     for retry in (False, True):
         prompt = build(retry=retry)
         # The retry answer must not repeat the first prompt's texts either.
         examples, shown = examples + prompt.examples, shown + prompt.shown
-        narrative = _generate(engine, prompt, on_text, held=bool(examples or shown))
-        unverified = unverified_names(narrative, known)
-        why = copied(narrative, prompt.answer_prefix, examples, shown, unverified)
-        if why is None:
-            if on_text is not None and (examples or shown):
-                on_text(narrative)  # held back until checked, see _generate
+        example_text += (prompt.example_text,) if prompt.example_text else ()
+        narrative = tidy_narrative(prompt, engine.complete(prompt.prompt, prompt.max_tokens))
+        subject = subject_for(repo, chunk, card, reason=reason, shown=[s.summary for s in shown])
+        labels = {f"`{s.id}`": s.summary for s in shown}
+        problems = check(narrative, subject, examples=(*example_text, *examples), shown=labels,
+                         prefix=prompt.answer_prefix)
+        if not problems:
+            borrowed = _borrowed_names(unverified_names(narrative, known), examples, example_text)
+            if borrowed:
+                problems = (borrowed,)
+        if not problems:
+            if on_text is not None:
+                on_text(narrative)
             return _explanation(
-                chunk, engine, prompt, card, narrative, tuple(unverified),
-                NarrativeSource.RETRY if retry else NarrativeSource.MODEL, tuple(rejected),
+                chunk, engine, prompt, card, narrative, tuple(unverified_names(narrative, known)),
+                NarrativeSource.RETRY if retry else NarrativeSource.MODEL, tuple(rejected), description,
             )
-        rejected.append(why)
-    return _explanation(chunk, engine, prompt, card, "", (), NarrativeSource.STATIC, tuple(rejected))
-
-
-def _generate(
-    engine: Engine, prompt: BudgetedPrompt, on_text: Callable[[str], None] | None, *, held: bool
-) -> str:
-    """The model's answer as a tidy narrative. Streamed to on_text as it comes unless
-    held: when there is something the answer could copy, the caller shows it once it
-    has been checked, so that a copy is never shown."""
-    if on_text is None or held:
-        return tidy_narrative(prompt, engine.complete(prompt.prompt, prompt.max_tokens))
-    on_text(prompt.answer_prefix)
-    stream = engine.stream(prompt.prompt, prompt.max_tokens)
-    first = True
-    for piece in stream:
-        if first and prompt.answer_prefix and piece[:1].isalnum():
-            piece = " " + piece  # as BudgetedPrompt.narrative joins them
-        first = False
-        on_text(piece)
-    return tidy_narrative(prompt, stream.result)
+        rejected.append("; ".join(problems))
+    assert prompt is not None  # the loop ran
+    return _explanation(chunk, engine, prompt, card, description, (), NarrativeSource.STATIC, tuple(rejected), description)
 
 
 def tidy_narrative(prompt: BudgetedPrompt, completion: Completion) -> str:
@@ -145,15 +159,19 @@ def tidy_narrative(prompt: BudgetedPrompt, completion: Completion) -> str:
     once, and a run of words that comes round a third time is cut where it began to
     repeat (at the sentence before it when there is one). The unfinished last
     sentence of an answer cut by max_tokens goes when a finished one precedes it."""
-    text = _cut_loop(" ".join(prompt.narrative(completion).split()))
+    text = prompt.narrative(completion).split('"""', 1)[0]
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    text = " ".join(paragraphs[0].split()) if paragraphs else ""
+    text = _cut_loop(_SECTION.split(" " + text, maxsplit=1)[0].strip())
     sentences: list[str] = []
     for sentence in _SENTENCE_END.split(text):
         if sentence and sentence not in sentences:
             sentences.append(sentence)
-    cut = completion.finish_reason == "length" or text.endswith(" ...")
+    sentences = sentences[: PURPOSE_SENTENCES + 1]
+    cut = completion.finish_reason == "length" or text.endswith(" ...") or len(sentences) > PURPOSE_SENTENCES
     if cut and len(sentences) > 1 and not sentences[-1].endswith((".", "!", "?")):
         sentences.pop()
-    return " ".join(sentences)
+    return " ".join(sentences[:PURPOSE_SENTENCES])
 
 
 def _cut_loop(text: str, n: int = REPEAT_NGRAM) -> str:
@@ -174,29 +192,11 @@ def _cut_loop(text: str, n: int = REPEAT_NGRAM) -> str:
     return text
 
 
-def copied(
-    narrative: str,
-    answer_prefix: str,
-    examples: Sequence[str],
-    shown: Sequence[Summary],
-    unverified: Sequence[str],
-) -> str | None:
-    """Why the narrative is a copy of what the prompt showed rather than an
-    explanation, in words for the reader; None when it is not one.
-
-    A copy repeats most of the word n-grams of a worked example or of a summary shown
-    (grounding.find_repeat), or names identifiers that exist nowhere in the code
-    (`unverified`) but in the worked examples. answer_prefix: the words the prompt put
-    in the model's mouth (the chunk's name), not counted."""
-    answer = narrative.removeprefix(answer_prefix)
-    repeat = find_repeat(answer, [*examples, *(s.summary for s in shown)])
-    if repeat is not None:
-        share = f"{repeat.share:.0%} of its {REPEAT_NGRAM}-word phrases"
-        if repeat.reference in examples:
-            return f"repeated a worked example of the prompt ({share})"
-        said = next(s.id for s in shown if s.summary == repeat.reference)
-        return f"repeated what the prompt said about `{said}` ({share})"
-    example_words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(examples)))
+def _borrowed_names(unverified: Sequence[str], examples: Sequence[str], example_text: Sequence[str]) -> str | None:
+    """Why an answer that names identifiers found nowhere in the code but in the
+    worked examples (`self.pre`, `resize_image`) took them from there; None when it
+    does not."""
+    example_words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join([*examples, *example_text])))
     borrowed = [n for n in unverified if set(n.split(".")) <= example_words]
     if len(borrowed) >= EXAMPLE_NAMES and 2 * len(borrowed) >= len(unverified):
         return "named " + ", ".join(f"`{n}`" for n in borrowed) + " from a worked example of the prompt"
@@ -212,6 +212,7 @@ def _explanation(
     unverified: tuple[str, ...],
     source: NarrativeSource,
     rejected: tuple[str, ...],
+    description: str,
 ) -> Explanation:
     return Explanation(
         id=chunk.id,
@@ -225,14 +226,27 @@ def _explanation(
         source=source,
         rejected=rejected,
         elided_lines=prompt.elided_lines,
+        description=description,
     )
 
 
-def static_explanation(chunk: Chunk, card: FactsCard) -> Explanation:
-    """What `--no-llm` reports: the facts alone, no narrative, nothing to verify."""
+def static_explanation(repo: Repo, chunk: Chunk, card: FactsCard) -> Explanation:
+    """What `--no-llm` reports: the facts and the static description, nothing to verify."""
+    description = describe(repo, chunk, card)
     return Explanation(
-        id=chunk.id, facts=card, narrative="", unverified=(), model_name="", model_sha256="",
-        prompt_version=prompt_version(), source=NarrativeSource.STATIC,
+        id=chunk.id, facts=card, narrative=description, unverified=(), model_name="", model_sha256="",
+        prompt_version=prompt_version(), source=NarrativeSource.STATIC, description=description,
+    )
+
+
+def documented_explanation(repo: Repo, chunk: Chunk, card: FactsCard, engine: Engine) -> Explanation:
+    """A documented chunk's explanation: its static description, led by the
+    docstring's first sentence; the model is not asked."""
+    description = describe(repo, chunk, card)
+    return Explanation(
+        id=chunk.id, facts=card, narrative=description, unverified=(), model_name=engine.model.name,
+        model_sha256=engine.model.sha256, prompt_version=prompt_version(), source=NarrativeSource.DOCSTRING,
+        description=description,
     )
 
 
@@ -257,15 +271,18 @@ def narrate_tour(
         if on_step is not None:
             on_step(n, step)
         card = facts_card(repo, chunk.id, tour).with_summaries(known)
-        build = partial(
-            tour_step_prompt, engine, step=n, reason=step.reason, max_tokens=max_tokens,
-            already_read=read[-ALREADY_READ:], **_prompt_parts(repo, chunk, card, known),
-        )
-        explanation = _run(repo, chunk, engine, build, card, on_text)
+        if is_documented(chunk, card):
+            explanation = documented_explanation(repo, chunk, card, engine)
+        else:
+            build = partial(
+                tour_step_prompt, engine, step=n, reason=step.reason, max_tokens=min(max_tokens, PURPOSE_TOKENS),
+                already_read=read[-ALREADY_READ:], **_prompt_parts(repo, chunk, card, known),
+            )
+            explanation = _run(repo, chunk, engine, build, card, on_text, reason=step.reason)
         out[step.id] = explanation
-        # What later steps are told about this one: a static step has only its
-        # docstring to offer, and nothing when it has none.
-        summary = first_sentence(explanation.narrative or card.docstring, limit=None)
+        # What later steps are told about this one: the model's line when it passed
+        # the gate, else the docstring (a static description is not a summary).
+        summary = first_sentence(explanation.narrative if explanation.from_model else card.docstring, limit=None)
         if summary:
             known.setdefault(step.id, summary)
             read.append(Summary(step.id, summary))
@@ -275,7 +292,9 @@ def narrate_tour(
 
 
 def explain_json(repo: Repo, explanation: Explanation) -> dict[str, Any]:
-    """The `explain --json` shape of DESIGN.md. Once a prompt was built, the facts
+    """The `explain --json` shape of DESIGN.md, plus `description` (the static
+    description), `source` (model, retry, static or docstring) and `rejected` (why
+    the quality gate rejected each model answer). Once a prompt was built, the facts
     also say what it left out of the source (`condensed`, null when nothing)."""
     chunk = repo.chunks[explanation.id]
     facts = explanation.facts.to_json()
@@ -288,6 +307,7 @@ def explain_json(repo: Repo, explanation: Explanation) -> dict[str, Any]:
         "end": chunk.end,
         "facts": facts,
         "narrative": explanation.narrative,
+        "description": explanation.description,
         "unverified": list(explanation.unverified),
         "model": {"name": explanation.model_name or None, "sha256": explanation.model_sha256 or None},
         "prompt_version": explanation.prompt_version,

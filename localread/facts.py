@@ -16,6 +16,7 @@ from localread.data import Callee, Caller, Chunk, ChunkKind, EdgeKind, FactsCard
 from localread.repo.analysis import Repo
 from localread.repo.graph import Param
 from localread.repo.tour import Tour
+from localread.sentences import first_sentence
 
 MAX_LISTED = 12
 
@@ -49,7 +50,8 @@ def facts_card(repo: Repo, chunk_id: str, tour: Tour | None = None) -> FactsCard
 
 
 def _summary(docstring: str | None) -> str | None:
-    if not docstring:
+    # A docstring that opens with a section ("Parameters" over dashes) summarizes nothing.
+    if not docstring or first_sentence(docstring) is None:
         return None
     return docstring.strip().split("\n\n", 1)[0].replace("\n", " ").strip()
 

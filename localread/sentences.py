@@ -8,13 +8,17 @@ import re
 # One-line summaries handed to callers and report rows are cut at this many characters.
 ONE_LINE_CHARS = 200
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+# A docstring that opens with a section ("Parameters" over a line of dashes, "Args:",
+# a doctest) has no summary: its first line is a heading, not a sentence.
+_SECTION_START = re.compile(r"^[^\n]*\n\s*(?:-{3,}|={3,})\s*(?:\n|$)|^(?:Args|Arguments|Parameters|Returns|Raises|Yields|Examples?|Notes?|Attributes)\s*:|^>>>")
 
 
 def first_sentence(text: str | None, limit: int | None = ONE_LINE_CHARS) -> str | None:
     """The first sentence of text's first paragraph, on one line, without a leading
-    "Summary:"; None when there is none. limit: at most this many characters, cut at
+    "Summary:"; None when there is none (a docstring that opens with a section such as
+    "Parameters" has none). limit: at most this many characters, cut at
     a word with an ellipsis (None: never cut)."""
-    if not text:
+    if not text or _SECTION_START.match(text.strip()):
         return None
     flat = " ".join(text.strip().split("\n\n", 1)[0].split())
     flat = flat.removeprefix("Summary:").strip()

@@ -104,7 +104,7 @@ class Copycat(ScriptedEngine):
 
     def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
         body = as_prompt(prompt).text
-        shown = re.findall(r"^- .*`(?: \(\w+\))?: (.+)$", body, re.MULTILINE)
+        shown = re.findall(r"^# (?:calls|method|base class|defines \w+|contains) .*`: (.+)$", body, re.MULTILINE)
         if shown or self.examples:
             self.enqueue(shown[0] if shown else example_summaries()[-1])
             return FakeEngine.stream(self, prompt, max_tokens, stop)

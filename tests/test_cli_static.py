@@ -59,9 +59,11 @@ def test_tour_json_contract_and_order() -> None:
     data = json.loads(result.stdout)
     assert data["entry"] == "scripts/demo.py"
     steps = data["steps"]
-    # The DESIGN.md keys, and the tree: each step's parent and its calls below the main code.
-    assert set(steps[0]) == {"id", "kind", "path", "start", "end", "depth", "reason", "explanation", "parent", "calls"}
-    assert all(s["explanation"] is None for s in steps)
+    # The DESIGN.md keys, the tree (each step's parent and its calls below the main
+    # code) and the static description.
+    assert set(steps[0]) == {"id", "kind", "path", "start", "end", "depth", "reason", "explanation", "parent", "calls",
+                             "description"}
+    assert all(s["explanation"] is None and s["description"] for s in steps)  # the static description
     ids = [s["id"] for s in steps]
     assert len(ids) == len(set(ids))
     assert ids[0] == "scripts.demo"

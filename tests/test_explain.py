@@ -12,11 +12,15 @@ from typer.testing import CliRunner
 
 from localread.cli import app
 from localread.data import NarrativeSource
+from localread.describe import describe
 from localread.errors import LocalreadError
 from localread.explain import explain_chunk, explain_json, narrate_tour
+from localread.facts import facts_card
 from localread.grounding import find_repeat, repo_identifiers, unverified_names
+from localread.llm.engine import Prompt
 from localread.llm.models import ChatStyle
-from localread.llm.prompts import worked_examples
+from localread.llm.prompts import templates, worked_examples
+from localread.quality import check, subject_for
 from localread.repo.analysis import analyze
 from localread.repo.tour import Tour, build_tour
 from localread.targets import resolve_target
@@ -57,146 +61,131 @@ def test_grounding_flags_invented_names_only(repo) -> None:
 
 def test_explain_plumbing_with_fake_engine(repo) -> None:
     engine = FakeEngine()
-    engine.enqueue(" resizes the point with `apply_coords` and calls `magic_head`.\n\nExtra")
-    chunk = repo.chunks["segmenter.predictor.Segmenter.predict"]
+    engine.enqueue("Embed the image patches and run them through every block and `magic_head`.\n\nExtra")
+    chunk = repo.chunks["segmenter.modeling.encoder.ImageEncoder.forward"]
     pieces: list[str] = []
-    result = explain_chunk(repo, chunk, engine, max_tokens=64, on_text=pieces.append,
-                           summaries={"segmenter.predictor.Segmenter._postprocess": "upsamples masks"})
-    assert result.narrative == "`predict` resizes the point with `apply_coords` and calls `magic_head`."
-    assert "".join(pieces).strip() == result.narrative
+    result = explain_chunk(repo, chunk, engine, max_tokens=256, on_text=pieces.append,
+                           summaries={"segmenter.modeling.encoder.Block.forward": "applies attention then an MLP"})
+    assert result.source is NarrativeSource.MODEL and result.from_model
+    assert result.narrative == "Embed the image patches and run them through every block and `magic_head`."
+    assert "".join(pieces) == result.narrative
     assert result.unverified == ("magic_head",)
+    assert result.description.startswith("For each `block` in `self.blocks`, calls `Block.forward`.")
     prompt = engine.history[0].prompt
-    assert "- raises: `RuntimeError`" in prompt
-    assert "upsamples masks" in prompt
-    assert "def predict(self, point: np.ndarray, multimask: bool = True):" in prompt
+    assert "# - `segmenter.modeling.encoder.Block.forward`: applies attention then an MLP" in prompt
+    assert prompt.endswith('# Code: `segmenter.modeling.encoder.ImageEncoder.forward` (method), documented:\n'
+                           '    def forward(self, image):\n        """')
+    assert engine.history[0].max_tokens == 64  # one line of purpose, not a page
+
+
+def test_a_documented_chunk_needs_no_model(repo) -> None:
+    engine = FakeEngine()  # nothing enqueued: a model call would fail
+    result = explain_chunk(repo, repo.chunks["segmenter.predictor.Segmenter.predict"], engine, max_tokens=64)
+    assert result.source is NarrativeSource.DOCSTRING and not engine.history
+    assert result.narrative == result.description
+    assert result.narrative.startswith("Masks and quality scores for one clicked point. Calls ")
 
 
 def test_narrated_tour_remembers_what_was_read(repo) -> None:
-    tour = build_tour(repo, repo.entries[0], max_steps=3)
+    picked = ["segmenter.modeling.build._build", "segmenter.modeling.decoder.MaskDecoder",
+              "segmenter.utils.transforms.ResizeLongestSide"]
+    full = build_tour(repo, repo.entries[0], max_steps=40)
+    tour = Tour(full.entry, [s for s in full.steps if s.id in picked])
     engine = FakeEngine(chat_style=ChatStyle.CHAT)  # the completion template does not list them
-    engine.enqueue(*[f"It is step {n}. More words." for n in range(1, len(tour.steps) + 1)])
+    engine.enqueue("It builds the encoder and the decoder models.", "It decodes masks from the image tokens.",
+                   "It resizes the longest side of each image.")
     done = narrate_tour(repo, tour, engine, max_tokens=32)
-    assert list(done) == [s.id for s in tour.steps]
+    assert list(done) == [s.id for s in tour.steps] and all(e.from_model for e in done.values())
     second = engine.history[1].prompt
     assert "Already read, in order:" in second
-    assert f"`{tour.steps[0].id}`: It is step 1." in second
+    assert f"`{tour.steps[0].id}`: It builds the encoder and the decoder models." in second
 
 
-# --------------------------------------------------------------------------- copies
+# --------------------------------------------------------------------------- the gate
 
-# What Gemma 3 270M answered for the demo's `MaskDecoder` class and `Segmenter`
-# class, with the templates of prompt versions 2 and 1: worked examples, word for word.
-COPY_OF_CLASS_EXAMPLE = (
-    "`MaskDecoder` is a small network that converts a mel spectrogram into sound. Its constructor "
-    "builds two layers, `self.pre` and `self.up`; `forward` applies them in turn and squeezes the "
-    "result into a batch of waveforms."
-)
-COPY_OF_V1_EXAMPLE = (
-    "`Segmenter` reads the image stored at `path`, converts it to RGB, scales it with `resize_image` "
-    "so that its short side is `size` pixels, and turns it into a tensor with `to_tensor`. It returns "
-    "that tensor, ready to be fed to a model."
-)
-V1_EXAMPLE = (
-    "`load_image` reads the picture stored at `path`, converts it to RGB, scales it with `resize_image` "
-    "so that its short side is `size` pixels, and turns it into a tensor with `to_tensor`. It returns "
-    "that tensor, ready to be fed to a model."
-)
-# Its own answers for other steps of the same tour: explanations, not copies.
-OWN_ANSWERS = [
-    (
-        "`main` calls `parse_args()` and `build_model()` to parse the arguments and build the model, "
-        "respectively. It calls `segmenter()` to predict the image and `segmenter.predict()` to predict the mask."
-    ),
-    (
-        "`Block` is a pre-norm transformer block. It uses the same layers as the "
-        "`segmenter.modeling.encoder.ImageEncoder` layer."
-    ),
-    (
-        "`forward` calls `self.norm1(x)`. It uses the `self.attn(h, h, h, need_weights=False)` layer-wise "
-        "to get the output."
-    ),
-    "`build_model` is a function that builds a registered model by name and optionally loads weights.",
-]
+# How Gemma 3 270M answered the demo's `MaskDecoder` class with prompt version 2 (its
+# worked example, word for word), told with version 3's example: a copy of the
+# greenhouse, whose words are nowhere in the code.
+COPY_OF_EXAMPLE = "Rows of decoder beds whose vents open when the air inside the masks gets too hot."
+_DECODER = "segmenter.modeling.decoder.MaskDecoder"
 
 
-def test_repeat_detector_on_the_real_templates() -> None:
-    examples = worked_examples(ChatStyle.COMPLETION)
-    repeat = find_repeat(COPY_OF_CLASS_EXAMPLE, examples)
-    assert repeat is not None and repeat.reference == examples[0] and repeat.share > 0.9
-    old = find_repeat(COPY_OF_V1_EXAMPLE, [V1_EXAMPLE])
-    assert old is not None and old.share > 0.8  # "image" for "picture"
-    for answer in OWN_ANSWERS:
-        assert find_repeat(answer, [*examples, V1_EXAMPLE]) is None, answer
-    # Quoting a callee's summary in one clause is not a copy; saying only that is.
-    said = "crops the image and predicts masks for each crop box"
-    assert find_repeat(f"`generate` {said}.", [said]) is not None
-    assert find_repeat(f"`generate` resizes the input, then {said}, and keeps the largest ones.", [said]) is None
-    assert find_repeat("`f` runs.", examples) is None  # too short to repeat anything
-
-
-def _copy_answer() -> str:
-    """The class example's answer as a completion of "Explanation: `name`"."""
-    return " " + worked_examples(ChatStyle.COMPLETION)[0].split("` ", 1)[1]
-
-
-def test_a_copy_is_retried_without_examples_and_never_shown(repo) -> None:
-    chunk = repo.chunks["segmenter.predictor.Segmenter"]
+def test_an_answer_that_fails_the_gate_is_asked_again_and_never_shown(repo) -> None:
+    chunk = repo.chunks[_DECODER]
     engine = FakeEngine()
-    engine.enqueue(_copy_answer(), " keeps the image embedding so that many prompts are cheap.")
+    engine.enqueue("Boil the kettle and pour the water over the masks.", "Decode masks from the image embedding tokens.")
     pieces: list[str] = []
     result = explain_chunk(repo, chunk, engine, max_tokens=64, on_text=pieces.append)
     assert result.source is NarrativeSource.RETRY
-    assert result.narrative == "`Segmenter` keeps the image embedding so that many prompts are cheap."
-    assert "".join(pieces).strip() == result.narrative  # the copy never reached the reader
-    assert result.rejected == ("repeated a worked example of the prompt (100% of its 4-word phrases)",)
+    assert result.narrative == "Decode masks from the image embedding tokens."
+    assert pieces == [result.narrative]  # the rejected answer never reached the reader
+    assert result.rejected == ("took “boil”, “kettle”, “pour”, “water” from a worked example of the prompt, not from the code",)
     first, retry = (call.prompt for call in engine.history)
-    assert "Explanation: `Vocoder`" in first and "Explanation: `Vocoder`" not in retry
-    assert retry.endswith("Explanation: `Segmenter`")
+    assert "kettle" in first and "kettle" not in retry  # the retry prompt has no examples
+    assert retry.endswith("class MaskDecoder(nn.Module):\n    \"\"\"")
 
 
-def test_two_copies_fall_back_to_the_static_explanation(repo) -> None:
-    chunk = repo.chunks["segmenter.predictor.Segmenter"]
+def test_two_failures_fall_back_to_the_static_description(repo) -> None:
+    chunk = repo.chunks[_DECODER]
     engine = FakeEngine()
-    engine.enqueue(_copy_answer(), " builds `self.pre` and `self.up` and applies them to the image in turn.")
+    engine.enqueue(COPY_OF_EXAMPLE, "")
     pieces: list[str] = []
     result = explain_chunk(repo, chunk, engine, max_tokens=64, on_text=pieces.append)
-    assert result.source is NarrativeSource.STATIC and result.narrative == "" and pieces == []
-    assert result.rejected[1] == "named `pre`, `up` from a worked example of the prompt"
+    assert result.source is NarrativeSource.STATIC and pieces == []
+    assert result.narrative == result.description == describe(repo, chunk, result.facts)
+    assert result.rejected[0].startswith("took “air”, “bed”, “hot”, “vent”") and result.rejected[1] == "empty"
     data = explain_json(repo, result)
-    assert data["source"] == "static" and data["narrative"] == "" and len(data["rejected"]) == 2
-    assert data["facts"]["docstring"]  # the facts stand alone
+    assert data["source"] == "static" and data["narrative"] == data["description"] and len(data["rejected"]) == 2
 
 
-def test_cli_says_when_the_model_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_says_when_the_gate_rejected_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def copying_engine(settings, **kw) -> FakeEngine:
         engine = FakeEngine()
-        engine.enqueue(*[_copy_answer()] * 80)
+        engine.enqueue(*[COPY_OF_EXAMPLE] * 80)
         return engine
 
     monkeypatch.setattr("localread.llm.engine.open_engine", copying_engine)
-    human = runner.invoke(app, ["explain", str(EXAMPLE), "Segmenter"])
+    human = runner.invoke(app, ["explain", str(EXAMPLE), "MaskDecoder"])
     assert human.exit_code == 0, human.output
-    assert "mel spectrogram" not in human.stdout
-    assert "facts only: the model's answer repeated a worked example of the prompt" in " ".join(human.stdout.split())
-    data = json.loads(runner.invoke(app, ["explain", str(EXAMPLE), "Segmenter", "--json"]).stdout)
-    assert data["source"] == "static" and data["narrative"] == ""
-    tour = runner.invoke(app, ["tour", str(EXAMPLE), "--max-steps", "3", "--json"])
+    assert "vents" not in human.stdout
+    flat = " ".join(human.stdout.split())
+    assert "does: A subclass of `nn.Module`." in flat and "facts only: the model's answer took “air”" in flat
+    data = json.loads(runner.invoke(app, ["explain", str(EXAMPLE), "MaskDecoder", "--json"]).stdout)
+    assert data["source"] == "static" and data["narrative"] == data["description"]
+    tour = runner.invoke(app, ["tour", str(EXAMPLE), "--max-steps", "5", "--json"])
     steps = json.loads(tour.stdout)["steps"]
-    assert all(s["explanation"] is None and s["explanation_source"] == "static" for s in steps)
-    assert all(s["rejected"][0].startswith("repeated a worked example") for s in steps)
-    shown = runner.invoke(app, ["tour", str(EXAMPLE), "--max-steps", "3"])
-    assert "mel spectrogram" not in shown.stdout and shown.stdout.count("facts only:") == 3
+    assert all(s["explanation"] == s["description"] and s["explanation"] for s in steps)
+    assert all(s["explanation_source"] in ("static", "docstring") and s["unverified"] == [] for s in steps)
+    assert all(s["rejected"][0].startswith("took") for s in steps if s["explanation_source"] == "static")
+    assert any(s["explanation_source"] == "static" for s in steps)
+    shown = runner.invoke(app, ["tour", str(EXAMPLE), "--max-steps", "5"])
+    assert "vents" not in shown.stdout and "facts only:" in shown.stdout
 
 
-def test_looping_answers_are_tidied(repo) -> None:
+def test_cli_marks_the_model_line_as_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate checks names, topic and call relations, not meaning: a line that passed
+    # it is shown as the model's guess, above the static description.
+    def engine(settings, **kw) -> FakeEngine:
+        fake = FakeEngine()
+        fake.enqueue("Decode masks and their quality scores from the image embedding tokens.")
+        return fake
+
+    monkeypatch.setattr("localread.llm.engine.open_engine", engine)
+    human = runner.invoke(app, ["explain", str(EXAMPLE), "MaskDecoder"])
+    assert human.exit_code == 0, human.output
+    flat = " ".join(human.stdout.split())
+    assert "model's guess: Decode masks and their quality scores from the image embedding tokens. does: A subclass" in flat
+
+
+def test_looping_answers_are_tidied_or_rejected(repo) -> None:
     chunk = repo.chunks["segmenter.modeling.encoder.PromptEncoder.forward"]
     engine = FakeEngine()
-    engine.enqueue(" maps points to features. It maps points to features. It maps points to features.",
-                   " calls `self.gaussian` and `projected.sin()` and `self.gaussian` and `projected.sin()`"
-                   " and `self.gaussian` and `projected.sin()` and `self.gaussian`")
-    assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == "`forward` maps points to features."
-    looped = explain_chunk(repo, chunk, engine, max_tokens=64).narrative
-    assert looped == "`forward` calls `self.gaussian` and `projected.sin()` and ..."
+    engine.enqueue("Map click points to features. Map click points to features. Map click points to features.",
+                   "Project the points with `self.gaussian` and `projected.sin()` and `self.gaussian` and `projected.sin()`"
+                   " and `self.gaussian` and `projected.sin()` and `self.gaussian`", "segmenter.segmenter.segmenter.segmenter")
+    assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == "Map click points to features."
+    looped = explain_chunk(repo, chunk, engine, max_tokens=64)
+    assert looped.source is NarrativeSource.STATIC and looped.rejected[0].startswith("degenerate")
 
 
 def test_cli_explain_no_llm_json(repo) -> None:
@@ -204,12 +193,14 @@ def test_cli_explain_no_llm_json(repo) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) == {
-        "id", "path", "start", "end", "facts", "narrative", "unverified", "model", "prompt_version", "source", "rejected",
+        "id", "path", "start", "end", "facts", "narrative", "description", "unverified", "model", "prompt_version",
+        "source", "rejected",
     }  # fmt: skip
     assert data["source"] == "static" and data["rejected"] == []
     assert data["id"] == "segmenter.predictor.Segmenter.set_image"
     assert data["path"] == "segmenter/predictor.py"
-    assert data["narrative"] == ""
+    assert data["narrative"] == data["description"]
+    assert data["narrative"].startswith("Resize and normalise the image, then compute its embedding once. Calls ")
     assert data["facts"]["attributes_written"] == ["original_size", "features"]
 
 
@@ -218,6 +209,7 @@ def test_cli_explain_human_no_llm() -> None:
     assert result.exit_code == 0, result.output
     assert "segmenter.modeling.build.build_model" in result.stdout
     assert "raises" in result.stdout and "KeyError" in result.stdout
+    assert "does: Build a registered model by name" in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize(
@@ -253,7 +245,7 @@ def test_ctrl_c_during_generation_exits_130(monkeypatch: pytest.MonkeyPatch) -> 
 
     engine = Interrupting()
     monkeypatch.setattr("localread.llm.engine.open_engine", lambda settings, **kw: engine)
-    result = runner.invoke(app, ["explain", str(EXAMPLE), "build_model"])
+    result = runner.invoke(app, ["explain", str(EXAMPLE), "_build"])
     assert result.exit_code == 130
     assert engine.closed
 
@@ -264,40 +256,58 @@ def test_explain_with_the_real_model_offline(model_store: Path, monkeypatch: pyt
         raise AssertionError(f"network access to {address!r}")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    result = runner.invoke(app, ["explain", str(EXAMPLE), "Segmenter.predict", "--json", "--offline"])
+    target = "ResizeLongestSide.apply_coords"
+    result = runner.invoke(app, ["explain", str(EXAMPLE), target, "--json", "--offline"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["narrative"].startswith("`predict`")
-    assert len(data["narrative"]) > len("`predict`") + 10
+    assert data["narrative"] and data["description"]
+    assert data["source"] in ("model", "retry", "static")
     assert data["model"]["name"] == "gemma3-270m"
     assert len(data["model"]["sha256"]) == 64
-    assert data["facts"]["raises"] == ["RuntimeError"]
     assert isinstance(data["unverified"], list)
     known = repo_identifiers(analyze(EXAMPLE))
-    assert data["unverified"] == unverified_names(data["narrative"], known)
-    again = json.loads(runner.invoke(app, ["explain", str(EXAMPLE), "Segmenter.predict", "--json", "--offline"]).stdout)
+    assert data["unverified"] == unverified_names(data["narrative"], known) or data["source"] == "static"
+    again = json.loads(runner.invoke(app, ["explain", str(EXAMPLE), target, "--json", "--offline"]).stdout)
     assert again["narrative"] == data["narrative"]  # temperature 0, fixed seed
 
 
+def _example_phrases() -> list[str]:
+    """Every worked example's answer, and its distinctive words, in the templates."""
+    from localread.quality import example_vocabulary
+    from localread.summarize.prompts import templates as summarize_templates
+
+    completion = templates(ChatStyle.COMPLETION)["shared"]
+    return [*worked_examples(ChatStyle.COMPLETION),
+            *sorted(example_vocabulary((completion, summarize_templates()["instructions"])))]
+
+
+def _borrowed(text: str) -> list[str]:
+    from localread.quality import content_words
+
+    phrases = _example_phrases()
+    found = [p for p in phrases if " " in p and find_repeat(text, [p])]
+    return found + sorted(content_words(text) & {p for p in phrases if " " not in p})
+
+
 @pytest.mark.model
-def test_real_model_classes_and_forward_methods_are_not_copies(repo, default_engine) -> None:
-    """The demo tour's classes and forward methods, which Gemma 3 270M used to answer
-    with the prompt's worked example; each narrated step is an explanation of its own
-    or, marked as such, the facts alone."""
+def test_real_model_narrated_tour_of_the_example_is_never_empty_nor_borrowed(repo, default_engine) -> None:
+    """The undocumented steps of the demo tour (where the model is asked), with the
+    real default model: every explanation is text, none uses a worked example's words,
+    and what the gate rejected is the static description."""
     tour = build_tour(repo, repo.entries[0])
-    picked = [s for s in tour.steps if s.kind == "class" or s.id.endswith(".forward")]
-    assert {"segmenter.predictor.Segmenter", "segmenter.modeling.decoder.MaskDecoder.forward"} <= {s.id for s in picked}
+    # The class whose answer copied version 2's worked example, the builder, and the
+    # first three other undocumented steps (the tour's order is the tour's concern).
+    wanted = {"segmenter.modeling.decoder.MaskDecoder", "segmenter.modeling.build._build"}
+    undocumented = [s for s in tour.steps if not repo.chunks[s.id].docstring and s.kind != "main"]
+    picked = [s for s in undocumented if s.id in wanted] + [s for s in undocumented if s.id not in wanted][:3]
+    assert wanted <= {s.id for s in picked}
     done = narrate_tour(repo, Tour(tour.entry, picked), default_engine, max_tokens=256)
-    examples = [*worked_examples(ChatStyle.COMPLETION), V1_EXAMPLE]
     for step in picked:
         explanation = done[step.id]
-        assert find_repeat(explanation.narrative, examples) is None, (step.id, explanation.narrative)
-        if explanation.source is NarrativeSource.STATIC:
-            assert explanation.narrative == "" and explanation.rejected
-        else:
-            assert explanation.narrative.startswith(f"`{step.id.rsplit('.', 1)[-1]}` ")
-            assert len(explanation.narrative.split()) >= 5
-    assert sum(e.source is NarrativeSource.STATIC for e in done.values()) <= len(picked) // 2
+        assert explanation.narrative.strip(), step.id
+        assert not _borrowed(explanation.narrative), (step.id, explanation.narrative)
+        if not explanation.from_model:
+            assert explanation.narrative == explanation.description and explanation.rejected
 
 
 @pytest.mark.model
@@ -305,7 +315,55 @@ def test_narrated_tour_with_the_real_model(model_store: Path) -> None:
     result = runner.invoke(app, ["tour", str(EXAMPLE), "--json", "--max-steps", "3"])
     assert result.exit_code == 0, result.output
     steps = json.loads(result.stdout)["steps"]
-    assert steps and all(isinstance(s["explanation"], str) and s["explanation"] for s in steps)
+    assert steps and all(isinstance(s["explanation"], str) and s["explanation"].strip() for s in steps)
+    assert all(isinstance(s["unverified"], list) and s["description"] for s in steps)
+    assert not any(_borrowed(s["explanation"]) for s in steps)
     human = runner.invoke(app, ["tour", str(EXAMPLE), "--max-steps", "2"])
     assert human.exit_code == 0
     assert "1. scripts.demo" in human.stdout
+
+
+# The completion prompt that prompt version 2 (localread 5b83eca) built for the demo's
+# `MaskDecoder`: a documentation page whose worked example is an audio `Vocoder`.
+V2_PROMPT = Path(__file__).parent / "data" / "prompt_v2_mask_decoder.json"
+
+
+class _Recording:
+    """The real engine, keeping every answer it gives (plumbing: the answers are the
+    model's own)."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.answers = engine, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+    def complete(self, prompt, max_tokens, stop=()):
+        completion = self.engine.complete(prompt, max_tokens)
+        self.answers.append(completion.text)
+        return completion
+
+
+@pytest.mark.model
+def test_real_model_false_sentence_is_kept_out_by_the_gate(repo, default_engine) -> None:
+    """The default model, asked with version 2's prompt, calls an image model's mask
+    decoder "a small network that converts a mel spectrogram into a mask" (version 2
+    showed that to the reader: its copy check did not catch it). The gate rejects it;
+    and today's prompts and gate, on the same class, never show it."""
+    saved = json.loads(V2_PROMPT.read_text(encoding="utf-8"))
+    prompt = Prompt(shared=saved["shared"], text=saved["text"], stop=tuple(saved["stop"]))
+    said = "`MaskDecoder`" + default_engine.complete(prompt, saved["max_tokens"]).text
+    assert "mel spectrogram" in said, said  # false: nothing in the class is about audio
+    chunk = repo.chunks[_DECODER]
+    subject = subject_for(repo, chunk, facts_card(repo, chunk.id))
+    reasons = check(said, subject, examples=(saved["shared"],), prefix="`MaskDecoder`")
+    assert reasons and reasons[0].startswith("took") and "“spectrogram”" in reasons[0], reasons
+
+    recording = _Recording(default_engine)
+    result = explain_chunk(repo, chunk, recording, max_tokens=256)
+    assert "spectrogram" not in result.narrative and not _borrowed(result.narrative), result.narrative
+    # One model call per rejected answer, plus the one kept; a rejected answer is never
+    # what the reader gets, and when none passed the reader gets the static description.
+    assert len(recording.answers) == len(result.rejected) + result.from_model
+    if not result.from_model:
+        assert result.narrative == result.description

@@ -32,7 +32,8 @@ class NamingEngine(FakeEngine):
     """Answers 'What NAME does, in one sentence.' for the unit its prompt ends with."""
 
     def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
-        name = as_prompt(prompt).text.rsplit("Code:", 1)[-1].split("\n", 1)[0].strip()
+        # The unit is named on the last "Code:" line, before ", documented:" (summarize-4).
+        name = as_prompt(prompt).text.rsplit("Code:", 1)[-1].split("\n", 1)[0].strip().removesuffix(", documented:")
         self.enqueue(f"What {name} does, in one sentence.")
         return super().stream(prompt, max_tokens, stop)
 

@@ -129,22 +129,27 @@ def test_every_style_has_every_block(style: ChatStyle) -> None:
     }  # fmt: skip
 
 
-def test_completion_prompt_is_a_page_the_model_continues() -> None:
+def test_completion_prompt_shows_the_code_and_opens_it_again_for_its_docstring() -> None:
     engine = FakeEngine()
     bp = _chunk(engine)
     assert not bp.condensed and bp.elided_lines == 0 and bp.callees_dropped == 0
     assert bp.prompt.style is ChatStyle.COMPLETION
     assert bp.prompt.shared == templates(ChatStyle.COMPLETION)["shared"] + "\n\n"
-    assert bp.prompt.text.startswith("## Method `sam.amg.MaskGenerator.generate`\n\nFacts:\n")
-    assert bp.prompt.text.endswith("\n\nExplanation: `generate`")
-    assert bp.answer_prefix == "`generate`"
-    assert "\n\n" in bp.prompt.stop  # one paragraph
+    # The facts as comments above the code (what the source says itself is left out).
+    assert bp.prompt.text.startswith("# --- sam/amg.py, lines 100-124\n# - returns: `records`\n")
+    assert "- signature:" not in bp.prompt.text
+    assert "# - `sam.utils.area_from_rle`: counts the pixels of a run-length mask." in bp.prompt.text
     assert SOURCE.rstrip("\n") in bp.prompt.text  # verbatim, blank lines included
-    assert "(sam/amg.py, lines 100-124)" in bp.prompt.text
-    assert "- `sam.utils.area_from_rle`: counts the pixels of a run-length mask." in bp.prompt.text
+    # ...then the chunk opened again, decorators left out, for its docstring.
+    assert bp.prompt.text.endswith(
+        '# Code: `sam.amg.MaskGenerator.generate` (method), documented:\n'
+        'def generate(self, image: np.ndarray) -> list[dict]:\n    """'
+    )
+    assert bp.answer_prefix == ""
+    assert '"""' in bp.prompt.stop and "\n\n" in bp.prompt.stop  # one paragraph of a docstring
     assert bp.prompt_tokens == engine.count_tokens(bp.prompt)
-    assert bp.narrative(" returns masks.") == "`generate` returns masks."
-    assert bp.version == prompt_version() == "2"
+    assert bp.narrative("Return the masks.") == "Return the masks."
+    assert bp.version == prompt_version() == "3"
 
 
 def test_shared_part_is_the_same_for_every_chunk_and_task() -> None:
@@ -163,7 +168,7 @@ def test_shared_part_is_the_same_for_every_chunk_and_task() -> None:
 
 def test_empty_sections_leave_no_gaps() -> None:
     bp = _chunk(FakeEngine(), callees=())
-    assert "Calls into" not in bp.prompt.text and "\n\n\n" not in bp.prompt.text.replace(SOURCE, "")
+    assert "\n\n\n" not in bp.prompt.text and "# - `" not in bp.prompt.text
 
 
 def test_template_syntax_in_code_is_not_substituted() -> None:
@@ -210,8 +215,7 @@ def test_completion_tour_step_does_not_list_what_was_read() -> None:
     steps, so the completion template leaves them out (see completion.txt)."""
     bp = _tour_step(FakeEngine())
     text = bp.prompt.text
-    assert text.startswith("## Step 3: Method `sam.amg.MaskGenerator.generate`")
-    assert "Why it comes next: called by `scripts.amg.main` at scripts/amg.py:40" in text
+    assert text.startswith("# --- sam/amg.py, lines 100-124\n# - step 3 of the reading tour: called by `scripts.amg.main` at scripts/amg.py:40\n")
     assert "parses arguments" not in text and bp.shown == () and bp.already_read_dropped == 0
 
 
@@ -219,13 +223,14 @@ def test_worked_examples_are_the_answers_of_the_template() -> None:
     examples = worked_examples(ChatStyle.COMPLETION)
     assert len(examples) == 2
     shared = templates(ChatStyle.COMPLETION)["shared"]
-    assert all(f"Explanation: {e}" in shared for e in examples)
-    assert examples[0].startswith("`Vocoder` is ")
+    assert all(f'"""{e}"""' in shared for e in examples)
+    assert examples[0].startswith("Fill the kettle")
     assert worked_examples(ChatStyle.COMPLETION, retry=True) == ()
     assert worked_examples(ChatStyle.CHAT) == ()
     bp = _chunk(FakeEngine())
     assert bp.examples == examples and not bp.retry
     assert bp.references == (*examples, *(c.summary for c in CALLEES))
+    assert bp.example_text == bp.prompt.shared  # the leakage rule reads the examples' words
 
 
 @pytest.mark.parametrize("style", list(ChatStyle))
@@ -234,7 +239,7 @@ def test_retry_prompt_has_nothing_to_copy(style: ChatStyle) -> None:
     first, again = _chunk(engine), _chunk(engine, retry=True)
     assert again.retry and again.references == ()
     assert again.prompt.shared.strip() == templates(style).get("retry_shared", templates(style)["shared"])
-    assert "Explanation: `" not in again.prompt.shared  # no worked example
+    assert "kettle" not in again.prompt.shared and again.example_text == ""  # no worked example
     assert "counts the pixels of a run-length mask" in first.prompt.text
     assert "counts the pixels of a run-length mask" not in again.prompt.text
     assert SOURCE.rstrip("\n") in again.prompt.text and again.prompt.text.endswith(first.prompt.text[-40:])
@@ -303,7 +308,7 @@ def test_budget_that_cannot_be_met_is_a_clear_error() -> None:
     with pytest.raises(
         LocalreadError, match=r"prompt for sam.amg.MaskGenerator.generate needs \d+ tokens"
     ):
-        _chunk(FakeEngine(n_ctx=700), max_tokens=128)
+        _chunk(FakeEngine(n_ctx=560), max_tokens=128)
     with pytest.raises(LocalreadError, match="leaves no room"):
         _chunk(FakeEngine(n_ctx=100), max_tokens=100)
 
@@ -335,10 +340,10 @@ def test_budget_with_the_real_tokenizer(default_engine: LlamaEngine) -> None:
 
 
 @pytest.mark.model
-def test_the_default_model_continues_with_an_explanation(default_engine: LlamaEngine) -> None:
+def test_the_default_model_writes_a_docstring(default_engine: LlamaEngine) -> None:
     bp = _chunk(default_engine, max_tokens=96)
     result = default_engine.complete(bp.prompt, bp.max_tokens)
     narrative = bp.narrative(result)
-    assert narrative.startswith("`generate` ") and len(narrative.split()) >= 5
-    assert "```" not in narrative and "\n\n" not in narrative
+    assert len(narrative.split()) >= 3 and result.finish_reason == "stop"
+    assert "```" not in narrative and "\n\n" not in narrative and '"""' not in narrative
     assert result.prompt_tokens == bp.prompt_tokens

@@ -19,13 +19,15 @@ from localread.sentences import ONE_LINE_CHARS, first_sentence
         ("Stops! Then. More.", "Stops!"),
         ("Version 1.2 of the loader", "Version 1.2 of the loader"),  # no space, no end
         ("e.g. this is one sentence", "e.g."),  # an abbreviation ends it, as before
+        ("Compute it.\n\nParameters\n----------\nx : float", "Compute it."),
     ],
 )
 def test_first_sentence(text: str, expected: str) -> None:
     assert first_sentence(text) == expected
 
 
-@pytest.mark.parametrize("text", [None, "", "  \n\n  ", "Summary:", "Summary:  \n"])
+@pytest.mark.parametrize("text", [None, "", "  \n\n  ", "Summary:", "Summary:  \n",
+                                  "\n    Parameters\n    ----------\n    x : float\n", "Args:\n  x: a point.", ">>> f(1)"])
 def test_no_sentence_is_none(text: str | None) -> None:
     assert first_sentence(text) is None
 

@@ -186,7 +186,10 @@ def test_two_servers_share_the_load_and_one_that_dies_is_left(caplog: pytest.Log
             t.start()
         for t in threads:
             t.join()
-        assert len(one.completions()) == len(two.completions()) == 4
+        # Both servers take a share; the exact split depends on which request is
+        # picked up first, which a loaded machine reorders.
+        shares = sorted((len(one.completions()), len(two.completions())))
+        assert sum(shares) == 8 and shares[0] >= 2, shares
         one.close()
         with caplog.at_level(logging.WARNING, "localread.engine"):
             for i in range(3):

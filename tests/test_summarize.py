@@ -18,10 +18,18 @@ from typer.testing import CliRunner
 
 from localread.cli import app
 from localread.config import Settings, load_settings
+from localread.grounding import find_repeat
+from localread.quality import content_words, example_vocabulary
 from localread.render import markdown
 from localread.sentences import first_sentence
 from localread.store import STORE_NAME, run_lock
-from localread.summarize import Source, prompt_version, repeated_text
+from localread.summarize import (
+    Source,
+    example_summaries,
+    prompt_version,
+    summary_problems,
+    templates,
+)
 from tests.summarize_helpers import (
     ROOT,
     SMALL,
@@ -142,9 +150,15 @@ def test_real_model_one_function_change_and_fresh_run_agree(tmp_path: Path, defa
     assert first.stats.pending == 0 and first.stats.prompt_tokens_reused > 0
     for uid, result in first.results.items():
         assert result.summary, f"empty summary for {uid}"
-        # No summary is one its prompt showed: an input's, or a worked example's.
+        # Every kept answer passes the quality gate (no copy of what its prompt
+        # showed, no word of a worked example); the rest is the static description.
         shown = {d: first_sentence(first.results[d].summary) for d in first.plan.inputs[uid]}
-        assert result.fallback or repeated_text(first.repo, result.summary, shown) is None, uid
+        problems = summary_problems(first.repo, first.plan.units[uid], result.summary, shown,
+                                    "This repository" if uid == "overview:" else "")
+        assert result.fallback or result.source is Source.STATIC or not problems, (uid, result.summary, problems)
+        # No phrase or word of a worked example reaches the report.
+        assert find_repeat(result.summary, example_summaries()) is None, (uid, result.summary)
+        assert not content_words(result.summary) & example_vocabulary((templates()["instructions"],)), uid
     ops = root / "calc" / "ops.py"
     ops.write_text(ops.read_text().replace("return total / len(values)", "return total / max(len(values), 1)"))
     second = run(root, tmp_path / STORE_NAME, engine)

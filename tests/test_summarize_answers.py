@@ -17,15 +17,15 @@ from localread.summarize import (
     clean_answer,
     example_summaries,
     fallback_summary,
-    repeated_text,
     summarize,
+    summary_problems,
 )
 from localread.summarize.answers import answer_summary
 from tests.helpers import write_repo
 from tests.summarize_helpers import SMALL, Copycat, copycat_repo, module_page, run
 
 
-def test_clean_answer_keeps_the_first_line_without_loops_or_a_cut_sentence() -> None:
+def test_clean_answer_keeps_the_docstrings_first_paragraph_without_loops_or_a_cut_sentence() -> None:
     assert clean_answer("Summary: Adds two numbers.\nMore text") == "Adds two numbers."
     assert clean_answer("\n  Adds   two numbers. Adds two numbers. Then returns.") == "Adds two numbers. Then returns."
     assert clean_answer("One. Two. Three.", max_sentences=2) == "One. Two."
@@ -33,6 +33,10 @@ def test_clean_answer_keeps_the_first_line_without_loops_or_a_cut_sentence() -> 
     assert clean_answer("It then goes on and") == "It then goes on and"  # nothing better to keep
     assert clean_answer("Uses `f`. Calls `g`") == "Uses `f`. Calls `g`"  # ends like code: kept
     assert clean_answer("") == ""
+    # A docstring: wrapped lines joined, closing quotes, later paragraphs and sections cut.
+    assert clean_answer("Return the number\n    of nodes.\n\n    Parameters\n    ----------") == "Return the number of nodes."
+    assert clean_answer('Split a line into words."""\n    return x') == "Split a line into words."
+    assert clean_answer("Parse the options. Args: argv: the command line") == "Parse the options."
 
 
 def test_answer_summary_starts_with_the_words_the_prompt_gave() -> None:
@@ -45,20 +49,22 @@ def test_answer_summary_starts_with_the_words_the_prompt_gave() -> None:
     assert answer_summary(code, "One. Two. Three.") == "One. Two."
 
 
-def test_repeated_text_names_what_was_copied() -> None:
+def test_summary_problems_name_what_was_copied_or_borrowed() -> None:
     repo = analyze(SMALL)
+    unit = Unit("tinynet.train.Trainer.train_epoch", UnitKind.CODE, "tinynet.train.Trainer.train_epoch", "tinynet.train", ())
     shown = {"tinynet.data.batches": "Yields the dataset in shuffled batches of a fixed size."}
-    assert repeated_text(repo, "Yields the dataset in shuffled batches of a fixed size.", shown) == (
-        "repeated the summary of `batches`"
-    )
-    assert repeated_text(repo, example_summaries()[0], {}) == "repeated a worked example of the prompt"
-    assert repeated_text(repo, "Runs one epoch of training over the batches.", shown) is None
+    said = summary_problems(repo, unit, "Yields the dataset in shuffled batches of a fixed size.", shown)
+    assert said == ("repeated what the prompt said about `batches` (100% of its 4-word phrases)",)
+    assert summary_problems(repo, unit, example_summaries()[0], {})[0].startswith("repeated a worked example")
+    assert "from a worked example" in summary_problems(repo, unit, "Boils the kettle over each batch of the data.", {})[0]
+    assert summary_problems(repo, unit, "", {}) == ("empty",)
+    assert summary_problems(repo, unit, "Runs one epoch of training over the batches.", shown) == ()
 
 
 def test_example_summaries_are_the_worked_examples_answers() -> None:
     found = example_summaries()
-    assert found[0] == "Lower-cases a line of text and returns the list of its words."
-    assert len(found) == len(set(found)) >= 3 and all(s and not s.startswith("- ") for s in found)
+    assert found[0] == "Fill the kettle, heat the water until it bubbles, then pour it out."
+    assert len(found) == len(set(found)) >= 3 and all(s and not s.startswith(("- ", "#", '"')) for s in found)
 
 
 def test_fallback_summaries_say_what_the_code_says_of_itself(tmp_path: Path) -> None:
@@ -90,18 +96,17 @@ def test_fallback_summaries_say_what_the_code_says_of_itself(tmp_path: Path) -> 
         chunk = uid if uid in repo.chunks else None
         return fallback_summary(repo, Unit(uid, kind, chunk, "net.core", inputs), inputs)
 
-    assert unit("net.core.scale", UnitKind.CODE) == "Multiply by two."  # the docstring
-    assert unit("net.core.run", UnitKind.CODE, ("net.core.shift", "net.core.scale")) == "Calls `shift` and `scale`."
+    # A chunk: its static description, the docstring's first sentence first.
+    assert unit("net.core.scale", UnitKind.CODE) == "Multiply by two. Returns `[v * 2 for v in x]`."
+    assert unit("net.core.run", UnitKind.CODE, ("net.core.shift", "net.core.scale")) == (
+        "Calls `shift` and `scale`. Returns `shift(scale(x))`."
+    )
     assert unit("net.core.Net", UnitKind.CLASS, ("net.core.Net.a", "net.core.Net.b", "net.core.run")) == (
-        "Class `Net` with the methods `a` and `b`."
+        "Its methods are `a` and `b`."
     )
-    assert unit("net.core", UnitKind.MODULE, tuple(f"net.core.{n}" for n in ("scale", "shift", "run", "Net", "Net.a"))) == (
-        "Module `net.core`: `scale`, `shift`, `run`, `Net` and 1 more."
-    )
-    assert unit("net.core.shift", UnitKind.CODE) == (
-        "No summary: the model's answers for `shift` repeated texts its prompt showed."
-    )
+    assert unit("net.core", UnitKind.MODULE) == "Defines `scale`, `shift`, `run` and `Net`."
     assert unit(OVERVIEW_ID, UnitKind.OVERVIEW, ("package:net",)) == "A toy net for tests."  # the README's
+    assert unit("package:net", UnitKind.PACKAGE, ("net", "net.core")) == "Package `net`: module `net` and module `net.core`."
 
 
 def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries(tmp_path: Path) -> None:
@@ -110,20 +115,21 @@ def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries
     forward = report.results["net.encoder.Encoder.forward"].summary
     cls = report.results["net.encoder.Encoder"]
     assert cls.source is Source.MODEL and not cls.fallback
-    assert cls.rejected == ("repeated the summary of `Encoder.__init__`",)
+    assert cls.rejected == ("repeated what the prompt said about `Encoder.__init__` (100% of its 4-word phrases)",)
     assert cls.summary != forward and cls.summary.startswith("Summary of")
     # The second prompt names the methods and shows nothing to copy.
     retry = [c.prompt for c in engine.history if "Code: `Encoder` (class)" in c.prompt][1]
-    assert "Methods:\n- `Encoder.__init__`\n- `Encoder.forward`\n" in retry
+    assert "def __init__(self, width, depth=2): ...\n    def forward(self, x): ..." in retry
+    assert "# method `Encoder.__init__`:" not in retry
     assert report.stats.llm_calls + report.stats.retries == len(engine.history)
     assert report.stats.retries == sum(len(r.rejected) for r in report.results.values()) > 0
     copies = [uid for uid, r in report.results.items() if r.rejected]
     assert "net.encoder" in copies
     chunk = next(c for c in markdown.summary_json(report)["chunks"] if c["id"] == "net.encoder.Encoder")
-    assert chunk["rejected"] == ["repeated the summary of `Encoder.__init__`"] and chunk["source"] == "model"
+    assert chunk["rejected"] == list(cls.rejected) and chunk["source"] == "model"
     assert chunk["fallback"] is False
     page = module_page(report, tmp_path / "out", "net.encoder")
-    assert "**Summary** (model, asked twice: its first answer repeated its prompt)" in page
+    assert "**Summary** (model, asked twice: its first answer failed the quality gate)" in page
 
 
 def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: Path) -> None:
@@ -132,13 +138,16 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
     engine.examples = True
     report = run(root, tmp_path / STORE_NAME, engine)
     forward = report.results["net.encoder.Encoder.forward"]
-    # No input to leave out: the same prompt would get the same answer, so one call.
-    assert forward.rejected == ("repeated a worked example of the prompt",)
-    assert forward.summary == "Scales a feature vector and clips negative values to zero."
+    # The retry prompt (the signature alone) is asked too, and copies as well.
+    assert len(forward.rejected) == 2 and all(r.startswith("repeated a worked example") for r in forward.rejected)
+    assert forward.summary.startswith("Scales a feature vector and clips negative values to zero. ")
     assert forward.source is Source.MODEL and forward.fallback
     cls = report.results["net.encoder.Encoder"]
-    assert cls.rejected == ("repeated the summary of `Encoder.__init__`", "repeated a worked example of the prompt")
-    assert cls.summary == "Class `Encoder` with the methods `__init__` and `forward`."
+    # Its first answer copied what the prompt showed of `__init__` (whose own summary
+    # is the static description: "Uses `math.sqrt`." is all it got to copy).
+    assert cls.rejected[0] == "too short (3 words)"
+    assert cls.rejected[1].startswith("repeated a worked example")
+    assert cls.summary == "Built from `width` and `depth`. Its method is `forward`."
     assert not any(r.summary in example_summaries() for r in report.results.values())
     # Kept in the store: a rerun makes no call and says the same.
     repo = analyze(root)
@@ -151,4 +160,4 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
     assert again.results["net.encoder.Encoder"].summary == cls.summary
     assert again.results["net.encoder.Encoder"].fallback and again.results["net.encoder.Encoder"].source is Source.CACHE
     page = module_page(again, tmp_path / "out", "net.encoder")
-    assert "**Summary** (from the code: the model's answers repeated its prompt): Class `Encoder`" in page
+    assert "**Summary** (from the code: the model's answers failed the quality gate): Built from" in page

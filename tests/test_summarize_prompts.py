@@ -14,7 +14,7 @@ from localread.summarize import (
     known_tours,
     templates,
 )
-from localread.summarize.prompts import MAX_INPUTS, PromptBuilder, _cut, _fence, unit_name
+from localread.summarize.prompts import MAX_INPUTS, STOPS, PromptBuilder, _cut, unit_name
 from tests.helpers import write_repo
 from tests.summarize_helpers import SMALL
 
@@ -24,26 +24,32 @@ def builder(root: Path = SMALL, n_ctx: int = 4096) -> PromptBuilder:
     return PromptBuilder(repo, build_plan(repo, known_tours(repo, Options())), n_ctx)
 
 
-def test_every_prompt_starts_with_the_instructions_and_a_blank_line() -> None:
+def test_every_prompt_starts_with_the_worked_examples_and_a_blank_line() -> None:
     shared = instructions()
     assert shared == templates()["instructions"] + "\n\n"
-    assert shared.startswith("Below are pieces of a research code repository.")
-    assert "\nSummary: " in shared  # the worked examples
+    assert shared.startswith("# Each piece of code below is shown as it is written")
+    assert '    """Fill the kettle' in shared  # a worked example, opened again with its docstring
 
 
-def test_a_code_prompt_lists_its_callees_and_ends_with_summary() -> None:
+def test_a_code_prompt_shows_the_code_and_opens_it_again_for_its_docstring() -> None:
     b = builder()
     unit = b.plan.units["tinynet.train.Trainer.train_epoch"]
     shown = {d: f"what {d} does." for d in b.plan.inputs[unit.id]}
     prompt = b.build(unit, shown)
-    assert prompt.header.startswith("File: tinynet/train.py (module `tinynet.train`)\nImports: ")
+    assert prompt.header.startswith("# --- tinynet/train.py\nimport math\n")
     assert prompt.header.endswith("\n\n")
-    assert prompt.body.startswith("Code: `Trainer.train_epoch` (method)\nCalls:\n- `batches`: what tinynet.data.batches does.")
-    assert "```python\n    def train_epoch(" in prompt.body
-    assert prompt.body.endswith("```\nSummary:") and prompt.answer_prefix == ""
-    assert prompt.max_tokens == 48
+    assert "# - calls, in order: `batches(...) -> batches`" in prompt.body  # the facts card, as comments
+    assert "# calls `batches`: what tinynet.data.batches does.\n" in prompt.body
+    assert "\n    def train_epoch(self):\n        total, count = 0.0, 0\n" in prompt.body
+    assert prompt.body.endswith('# Code: `Trainer.train_epoch` (method), documented:\n    def train_epoch(self):\n        """')
+    assert prompt.answer_prefix == "" and prompt.max_tokens == 48
+    assert STOPS[0] == '"""'  # the docstring's end ends the answer
     bare = b.build(unit, shown, names_only=True)
-    assert "Calls:\n- `batches`\n" in bare.body and "what " not in bare.body
+    assert "# calls `batches`\n" in bare.body and "what " not in bare.body
+    # The retry prompt is another prompt: the signature alone, inputs by name.
+    retry = b.build(unit, shown, retry=True)
+    assert "total, count" not in retry.body and "what " not in retry.body
+    assert retry.body.endswith(prompt.body.rsplit("\n\n", 1)[-1])
     # Units of one module share one header: consecutive prompts share a prefix.
     other = b.plan.units["tinynet.train.cross_entropy"]
     assert b.header(other) is b.header(unit)
@@ -53,10 +59,11 @@ def test_the_overview_puts_its_first_words_in_the_models_mouth() -> None:
     b = builder()
     unit = b.plan.units[OVERVIEW_ID]
     prompt = b.build(unit, {d: "s." for d in b.plan.inputs[OVERVIEW_ID]})
-    assert prompt.header.startswith("Repository `")
-    assert prompt.body.startswith("Code: the whole repository\nContents:\n")
-    assert "Install: `pip install -e .`" in prompt.body
-    assert prompt.body.endswith("\nSummary: This repository") and prompt.answer_prefix == "This repository"
+    assert prompt.header.startswith("# --- the repository `")
+    assert prompt.body.startswith("# contains module `scripts.evaluate`: s.\n")
+    assert "# install: `pip install -e .`" in prompt.body
+    assert prompt.body.endswith('# Code: the whole repository, documented:\n"""This repository')
+    assert prompt.answer_prefix == "This repository"
 
 
 def test_unit_names() -> None:
@@ -69,10 +76,9 @@ def test_unit_names() -> None:
     assert unit_name(repo, main.id) == f"`{main.path}` __main__ block"
 
 
-def test_long_sources_are_cut_with_a_note_and_fences_are_not_closed_early(tmp_path: Path) -> None:
+def test_long_sources_are_cut_with_a_note(tmp_path: Path) -> None:
     assert _cut(["a = 1", "b = 2", "    c = 3", "d = 4"], 12) == "a = 1\nb = 2\n    # ... 2 more lines not shown"
     assert _cut(["x" * 50], 10) == "x" * 10  # a first line is always kept, cut
-    assert _fence("print('```')").startswith("````python\n") and _fence("x").startswith("```python\n")
     body = "\n".join(f"    v{i} = {i}" for i in range(2000))
     write_repo(tmp_path, {"big.py": f"def big():\n{body}\n    return v0\n"})
     b = builder(tmp_path, n_ctx=2048)
@@ -87,5 +93,6 @@ def test_a_big_package_names_the_rest_as_a_count(tmp_path: Path) -> None:
     b = builder(tmp_path)
     unit = b.plan.units["package:pkg"]
     prompt = b.build(unit, {d: "s." for d in b.plan.inputs[unit.id]})
-    assert prompt.body.startswith("Code: the package `pkg`\nContains:\n")
-    assert prompt.body.count("\n- ") == MAX_INPUTS + 1 and "- and 4 more" in prompt.body
+    assert prompt.body.startswith("# contains module `pkg`")
+    assert prompt.body.count("# contains ") == MAX_INPUTS + 1 and "# contains 4 more" in prompt.body
+    assert prompt.body.endswith('# Code: the package `pkg`, documented:\n"""')

@@ -42,8 +42,8 @@ def test_full_run_carries_callee_summaries_and_shares_identical_sources(tmp_path
     # The caller's prompt lists each callee with the summary made for it just before.
     epoch = next(c.prompt for c in engine.history if "Code: `Trainer.train_epoch`" in c.prompt)
     batches = report.results["tinynet.data.batches"].summary
-    assert f"Calls:\n- `batches`: {batches}" in epoch
-    assert "- `TinyNet.forward`: Class probabilities for one feature vector." in epoch  # static
+    assert f"# calls `batches`: {batches}\n" in epoch
+    assert "# calls `TinyNet.forward`: Class probabilities for one feature vector.\n" in epoch  # static
     # Every prompt starts with the same instructions: the reusable prefix.
     shared = templates()["instructions"]
     assert all(c.prompt.startswith(shared) for c in engine.history)

@@ -15,10 +15,10 @@ from localread import prompts
 # reports that name the wrong prompt: bump the file's version block and pin the new
 # hash here. Comments outside the blocks may change freely.
 PINS = {
-    ("chat", "2"): "60db82ff4a9227bd2d70d6344a8fa0cdf3bcee9bae60c2e3f4438bef80122fdc",
-    ("completion", "2"): "075ae5cb6954359f31b3b575ba4926f18e49b6a16f24acc3aecdd48e16f5ada1",
-    ("paper", "paper-1"): "dc9d6cd2e73ea9d2128c1470e606b87207a4407e7b64c10991d5be73986c9018",
-    ("summarize", "summarize-3"): "ebc6a72280413bbfc2746981c67d017431a0b1d31c380a2caf0faa17546d42f1",
+    ("chat", "3"): "d7c05e10c90f3df9941ad044cf8e20ea2764f5435ef564b1c5d29940566a71ea",
+    ("completion", "3"): "fe06b167ceb0eca33ac8ea5d0e4cd9b208233f58c6b43f4a5c03bf321efbafd3",
+    ("paper", "paper-2"): "4d4ad79c52a05cb0bb93d4ae344c25ffd98d568956749cc59f95aedc5dbaca6b",
+    ("summarize", "summarize-4"): "31beff1694ae6ea169734e22a9b066f70f316f7fddde5b16a61b2d55a311524f",
 }
 
 

@@ -57,7 +57,7 @@ def explain_command(
     if not json_out:
         terminal.render_facts(card.to_json())
     if no_llm:
-        _show(repo, explain.static_explanation(chunk, card), json_out=json_out)
+        _show(repo, explain.static_explanation(repo, chunk, card), json_out=json_out)
         return
 
     def narrate() -> None:

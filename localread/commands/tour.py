@@ -69,10 +69,20 @@ def tour_command(
             lambda: _narrate(result, tour, settings, stored, json_out=json_out),
             what="narrating the tour", after_crash="`localread tour --no-llm` shows it without the model",
         )
-    elif json_out:
-        print_json(render_json.tour_json(result, tour, {}, stored))
     else:
-        terminal.render_tour(result, tour, stored)
+        descriptions = _descriptions(result, tour)
+        if json_out:
+            print_json(render_json.tour_json(result, tour, {}, stored, descriptions))
+        else:
+            terminal.render_tour(result, tour, stored, descriptions)
+
+
+def _descriptions(repo: Repo, tour: Tour) -> dict[str, str]:
+    """The static description of each step: what the tour shows without the model."""
+    from localread.describe import describe
+    from localread.facts import facts_card
+
+    return {s.id: describe(repo, repo.chunks[s.id], facts_card(repo, s.id, tour)) for s in tour.steps}
 
 
 def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str], *, json_out: bool) -> None:

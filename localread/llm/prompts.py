@@ -1,8 +1,9 @@
 """Prompts for the local model: versioned templates, chat vs completion style, and a
 token budget that every prompt is held to.
 
-Templates live in `localread/prompts/completion.txt` (base models: a documentation
-page the model continues after "Explanation: `name`") and `localread/prompts/chat.txt`
+Templates live in `localread/prompts/completion.txt` (base models: the chunk as code,
+then opened again with a docstring's opening quotes for the model to write its one-line docstring: the
+purpose the static description cannot give) and `localread/prompts/chat.txt`
 (instruct models: a system message and a user message), read by `localread.prompts`.
 The style follows the model: `engine.model.chat_style`. The two files are one prompt
 in two styles and carry one version, `prompt_version()`.
@@ -42,9 +43,14 @@ from localread.prompts import load
 
 # How many docstring lines a condensed chunk keeps.
 DOCSTRING_LINES = 6
-_COMPLETION_STOPS = ("\n\n", "\n## ", "\n```", "\nFacts:")
-# A worked example's answer in a template's shared block (completion style).
-_EXAMPLE_ANSWER = re.compile(r"^Explanation: (.+)$", re.MULTILINE)
+# Where a completion-style answer ends: the docstring's closing quotes, a blank line
+# (the rest of a docstring: parameters, examples), the next note.
+_COMPLETION_STOPS = ('"""', "\n\n", "\n# ")
+# A worked example's answer in a template's shared block (completion style): the
+# one-line docstring it is opened again with.
+_EXAMPLE_ANSWER = re.compile(r'^\s*"""(.+)"""\s*$', re.MULTILINE)
+# Facts a completion-style prompt leaves out: the source shown below says them.
+_SAID_BY_SOURCE = ("- signature:", "- docstring:", "- decorators:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +66,8 @@ class Summary:
 class BudgetedPrompt:
     """A prompt that fits: prompt_tokens + max_tokens <= the engine's n_ctx.
 
-    answer_prefix: the words the prompt already put in the model's mouth (completion
-    style ends with "Explanation: `name`"); `narrative()` prepends them.
+    answer_prefix: the words the prompt already put in the model's mouth (none in
+    the current templates); `narrative()` prepends them.
     condensed / elided_lines: whether and how much of the source was left out.
     version: the prompt version of the templates it was made from.
     callees_dropped / already_read_dropped / call_lines_dropped: summaries, tour steps
@@ -69,6 +75,9 @@ class BudgetedPrompt:
     examples: the answers of the worked examples in the prompt; shown: the callee and
     already-read summaries in the prompt. A narrative that repeats one of them has
     copied instead of explained (see `references`). retry: built with retry=True.
+    example_text: the whole text of the worked examples the prompt showed ("" when
+    none): a word of theirs that the chunk does not have was borrowed (the quality
+    gate's leakage rule).
     """
 
     prompt: Prompt
@@ -84,6 +93,7 @@ class BudgetedPrompt:
     examples: tuple[str, ...] = ()
     shown: tuple[Summary, ...] = ()
     retry: bool = False
+    example_text: str = ""
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -269,6 +279,20 @@ def condense_source(
     return Condensed(text="\n".join(out), elided_lines=elided)
 
 
+def opening_of(source: str) -> str:
+    """How a completion-style prompt opens the chunk again for its docstring: the
+    first def or class header as written (decorators left out) and the indentation
+    of its body; "" for a module or a main block (the docstring opens the file)."""
+    lines = source.splitlines()
+    end = _signature_end(lines)
+    if end < 0:
+        return ""
+    start = next(i for i, line in enumerate(lines) if _DEF.match(line))
+    header = lines[start : end + 1]
+    indent = header[0][: len(header[0]) - len(header[0].lstrip())] + "    "
+    return "\n".join(header) + "\n" + indent
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -357,6 +381,10 @@ def _budget(
     if retry or "$already_read" not in blocks[task]:
         already_read = ()
     shared = (blocks.get("retry_shared", blocks["shared"]) if retry else blocks["shared"]) + ("\n\n" if style is ChatStyle.COMPLETION else "")
+    if style is ChatStyle.COMPLETION:
+        # Facts as comments above the code, as a reader's notes would put them.
+        facts = "\n".join(f"# {line}" for line in facts.splitlines() if not line.startswith(_SAID_BY_SOURCE))
+    opening = opening_of(source)
     stop = _COMPLETION_STOPS if style is ChatStyle.COMPLETION else ()
     answer_prefix = Template(blocks["answer_prefix"]).substitute(name=name)
     limit = engine.n_ctx - max_tokens
@@ -390,7 +418,7 @@ def _budget(
                 "already_read": _items(blocks, "already_read", read),
                 **extra,
             },
-            {"facts": facts.strip("\n"), "source": v.source.text},
+            {"facts": facts.strip("\n"), "source": v.source.text.rstrip("\n"), "opening": opening},
         )
         prompt = Prompt(shared=shared, text=text, style=style, stop=stop)
         tokens = engine.count_tokens(prompt)
@@ -408,6 +436,7 @@ def _budget(
                 already_read_dropped=len(already_read) - v.already_read,
                 call_lines_dropped=v.call_lines_dropped,
                 examples=worked_examples(style, retry=retry),
+                example_text=shared if _EXAMPLE_ANSWER.search(shared) else "",
                 shown=shown,
                 retry=retry,
             )

@@ -81,7 +81,10 @@ _RUN_METHODS = ("forward", "__call__")
 class Match:
     """A symbol that implements a section. score: lexical plus graph share; lexical:
     the words alone; evidence: the shared words, strongest first; via: how the graph
-    reached it ("called by X"); why: the model's sentence, if any."""
+    reached it ("called by X"); why: the model's sentence, if any. why_source: with
+    the model, where `why` comes from ("model", "retry", or "static" when every
+    sentence failed the quality gate and the static reason stands); None without it.
+    rejected: why the quality gate rejected each sentence, in order."""
 
     id: str
     score: float
@@ -89,6 +92,14 @@ class Match:
     evidence: tuple[str, ...] = ()
     via: str | None = None
     why: str | None = None
+    why_source: str | None = None
+    rejected: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        out: dict = {"id": self.id, "score": self.score, "why": self.why}
+        if self.why_source is not None:
+            out |= {"why_source": self.why_source, "rejected": list(self.rejected)}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +126,7 @@ class Alignment:
             "sections": [
                 {
                     "title": s.title,
-                    "matches": [{"id": m.id, "score": m.score, "why": m.why} for m in s.matches],
+                    "matches": [m.to_json() for m in s.matches],
                 }
                 for s in self.sections
             ],

@@ -9,8 +9,11 @@ found in the code, the model rates the pair strong / partial / weak after a
 completion-style prompt of worked examples (`localread/prompts/paper.txt`) and writes a
 sentence after "Why:". The model's order and the static order are fused by
 reciprocal rank, so a small model can promote a candidate but not throw the static
-evidence away. Each sentence is checked like `explain`'s narratives: identifiers it
-names that exist nowhere in the code are listed after it as unverified.
+evidence away. Each sentence passes the quality gate (localread.quality) like
+`explain`'s narratives: one that fails is asked again once without the worked
+examples, then dropped for the static reason (the shared words, the graph step), and
+the match says so (`why_source`, `rejected`). Identifiers a kept sentence names that
+exist nowhere in the code are listed after it as unverified.
 Sections with no convincing match are left as they are (no model call).
 """
 
@@ -28,6 +31,7 @@ from localread.grounding import unverified_names
 from localread.paper.align import Alignment, CodeView, Match, SectionAlignment, finish
 from localread.paper.text import Paper, Section
 from localread.prompts import load
+from localread.quality import Subject, check, subject_for, subject_of_names
 
 if TYPE_CHECKING:
     from localread.repo.analysis import Repo
@@ -48,9 +52,10 @@ def prompt_version() -> str:
     return load("paper").version
 
 
-def shared_prompt() -> str:
-    """The instructions and worked examples, the same for every call (cacheable)."""
-    return load("paper").blocks["shared"] + "\n\n"
+def shared_prompt(*, retry: bool = False) -> str:
+    """The instructions and worked examples, the same for every call (cacheable);
+    with retry, the instructions alone (what a rejected sentence is asked again with)."""
+    return load("paper").blocks["retry_shared" if retry else "shared"] + "\n\n"
 
 
 def match_prompt(section: Section, chunk: Chunk, match: Match) -> str:
@@ -91,14 +96,16 @@ def explain_matches(
     top: int,
     known: frozenset[str],
     model: str,
+    repo: Repo | None = None,
 ) -> Alignment:
     """Re-rank and explain. alignment: from `align` with more candidates than `top`
     per section (they are the pool the model re-ranks); known: the repository's
-    identifiers (grounding.repo_identifiers); model: how the result names the model.
+    identifiers (grounding.repo_identifiers); model: how the result names the model;
+    repo: the repository, whose call graph and facts the quality gate checks each
+    sentence against (without it, the chunk's name, signature and docstring).
     Returns the alignment with `top` matches per section, `why` filled in, and the
     reverse lists recomputed."""
     by_title = {s.title: s for s in paper.sections}
-    shared = shared_prompt()
     sections: list[SectionAlignment] = []
     for aligned in alignment.sections:
         section = by_title.get(aligned.title)
@@ -108,14 +115,47 @@ def explain_matches(
         rated: list[tuple[int, Match]] = []
         for match in aligned.matches:
             chunk = view.chunks[match.id]
-            rating, why = parse_answer(complete(shared, match_prompt(section, chunk, match)))
+            rating, checked = _rated(complete, section, chunk, match, repo)
+            why, source, rejected = checked
             if why is not None:
                 unknown = unverified_names(why, known)
                 if unknown:
                     why += f" [unverified: {', '.join(unknown)}]"
-            rated.append((rating if rating is not None else RATINGS["partial"], replace(match, why=why)))
+            rated.append((rating if rating is not None else RATINGS["partial"],
+                          replace(match, why=why, why_source=source, rejected=rejected)))
         sections.append(replace(aligned, matches=tuple(_fused(rated))[:top]))
     return finish(alignment.paper, sections, view, alignment.threshold, model=model)
+
+
+def _rated(
+    complete: Complete, section: Section, chunk: Chunk, match: Match, repo: Repo | None
+) -> tuple[int | None, tuple[str | None, str, tuple[str, ...]]]:
+    """The model's rating of one pair, and its sentence as the quality gate leaves it:
+    (rating, (why, why_source, rejected)). The first answer's rating is kept."""
+    subject = _subject(section, chunk, match, repo)
+    examples = (load("paper").blocks["shared"],)
+    rejected: list[str] = []
+    first_rating: int | None = None
+    for retry in (False, True):
+        rating, why = parse_answer(complete(shared_prompt(retry=retry), match_prompt(section, chunk, match)))
+        first_rating = rating if not retry else first_rating
+        problems = check(why or "", subject, examples=examples)
+        if not problems:
+            return first_rating, (why, "retry" if retry else "model", tuple(rejected))
+        rejected.append("; ".join(problems))
+    return first_rating, (None, "static", tuple(rejected))
+
+
+def _subject(section: Section, chunk: Chunk, match: Match, repo: Repo | None) -> Subject:
+    """What a why line is checked against: the chunk (its facts when the repository
+    is at hand), with the section's words and the shared words as context, since a
+    sentence on why they match may use both."""
+    said = [section.title, " ".join(section.text.split()[:SECTION_WORDS]), " ".join(match.evidence)]
+    if repo is not None and chunk.id in repo.chunks:
+        from localread.facts import facts_card
+
+        return subject_for(repo, chunk, facts_card(repo, chunk.id), shown=said)
+    return subject_of_names(chunk.name, str(chunk.kind), [chunk.qualname, chunk.signature, chunk.docstring or ""], said)
 
 
 def _fused(rated: list[tuple[int, Match]]) -> list[Match]:
@@ -147,5 +187,5 @@ def with_model(
 
         name = f"{engine.model.name} (sha256 {engine.model.sha256[:12]}, prompt {prompt_version()})"
         return explain_matches(
-            alignment, paper, view, complete, top=top, known=repo_identifiers(repo), model=name
+            alignment, paper, view, complete, top=top, known=repo_identifiers(repo), model=name, repo=repo
         )

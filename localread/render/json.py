@@ -48,13 +48,15 @@ def map_json(repo: Repo, top: int) -> dict[str, Any]:
     }
 
 
-def _explanation_json(explanation: Explanation | None) -> dict[str, Any]:
+def _explanation_json(explanation: Explanation | None, description: str | None) -> dict[str, Any]:
     if explanation is None:
-        return {"explanation": None}
+        return {"explanation": None, **({"description": description} if description is not None else {})}
     return {
         "explanation": explanation.narrative or None,
         "explanation_source": str(explanation.source),
         "rejected": list(explanation.rejected),
+        "unverified": list(explanation.unverified),
+        "description": explanation.description,
     }
 
 
@@ -63,18 +65,24 @@ def tour_json(
     tour: Tour,
     explanations: dict[str, Explanation] | None = None,
     summaries: dict[str, str] | None = None,
+    descriptions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The tour shape of DESIGN.md, and: each step's "parent" (the id of the step it
     hangs under, null for the entry: the tour is a tree) and "calls" (how many calls
     below the entry's main code it runs, what --max-depth counts); "pruned", what the
     limits cut, heaviest first ("weight": the step with all below it). A narrated step
-    also says where its explanation comes from ("explanation_source": "model",
-    "retry" or "static"; see localread.explain) and why model answers were rejected
-    ("rejected"); its "explanation" is null when it is "static". A step whose
-    unchanged code an earlier `summarize` described has that as "summary" (absent
-    otherwise)."""
+    also says where its explanation comes from ("explanation_source": "model" or
+    "retry" when the model's line passed the quality gate, "static" when the
+    explanation is the static description, "docstring" when the docstring made the
+    model unnecessary; see localread.explain), why model answers were rejected
+    ("rejected"), the names the explanation uses that the code does not have
+    ("unverified") and the static description ("description"). A step of a tour
+    without the model has "explanation": null and, when given, its "description". A
+    step whose unchanged code an earlier `summarize` described has that as "summary"
+    (absent otherwise)."""
     explanations = explanations or {}
     summaries = summaries or {}
+    descriptions = descriptions or {}
     return {
         "repo": str(repo.root),
         "entry": tour.entry.path,
@@ -89,7 +97,7 @@ def tour_json(
                 "reason": s.reason,
                 "parent": tour.parents.get(s.id),
                 "calls": tour.calls.get(s.id, 0),
-                **_explanation_json(explanations.get(s.id)),
+                **_explanation_json(explanations.get(s.id), descriptions.get(s.id)),
                 **({"summary": summaries[s.id]} if s.id in summaries else {}),
             }
             for s in tour.steps

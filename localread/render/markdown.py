@@ -277,11 +277,11 @@ def _status(report: Report, uid: str) -> str:
     if result is None or result.source is Source.PENDING:
         return "pending"
     if result.fallback:
-        return "from the code: the model's answers repeated its prompt"
+        return "from the code: the model's answers failed the quality gate"
     if result.source is Source.STATIC:
         return "static (no model call)"
     if result.rejected:
-        return "model, asked twice: its first answer repeated its prompt"
+        return "model, asked twice: its first answer failed the quality gate"
     return "model"
 
 

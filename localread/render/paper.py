@@ -23,8 +23,9 @@ NOT_IN_CODE = "In the paper, not found in the code"
 
 
 def reason(match: Match) -> str:
-    """Why a symbol matches, in words: the model's sentence, the shared words, or the
-    graph step that reached it."""
+    """Why a symbol matches, in words: the model's sentence, or the shared words and
+    the graph step that reached it (and, when the model's sentences failed the
+    quality gate, that they did and why)."""
     if match.why:
         return match.why
     parts = []
@@ -32,6 +33,8 @@ def reason(match: Match) -> str:
         parts.append("shares: " + ", ".join(match.evidence))
     if match.via:
         parts.append(f"via graph: {match.via}")
+    if match.rejected:
+        parts.append("the model's sentence was not kept: " + match.rejected[-1])
     return "; ".join(parts)
 
 

@@ -1,5 +1,5 @@
 """The overnight batch: plan, static summaries, prompts, answer checks, the run, the job.
-Imports repo/, store, grounding, sentences, prompts (llm/ lazily); never render/ or commands/.
+Imports repo/, store, quality, describe, facts, sentences, prompts (llm/ lazily); never render/ or commands/.
 
 `summarize(repo, store, model, n_ctx, engine_factory, options)` (summarize.run) walks
 `build_plan(repo, tours)` (summarize.plan) and returns a Report (summarize.model);
@@ -7,10 +7,12 @@ Imports repo/, store, grounding, sentences, prompts (llm/ lazily); never render/
 """
 
 from localread.summarize.answers import (
+    Outcome,
     clean_answer,
     example_summaries,
     fallback_summary,
-    repeated_text,
+    summarize_unit,
+    summary_problems,
 )
 from localread.summarize.budget import StopRequest, make_budget
 from localread.summarize.model import (
@@ -45,6 +47,7 @@ __all__ = [
     "STOPS",
     "Budget",
     "Options",
+    "Outcome",
     "Plan",
     "Progress",
     "PromptBuilder",
@@ -64,8 +67,9 @@ __all__ = [
     "known_tours",
     "make_budget",
     "prompt_version",
-    "repeated_text",
     "static_summary",
     "summarize",
+    "summarize_unit",
+    "summary_problems",
     "templates",
 ]

@@ -1,35 +1,56 @@
-"""What becomes of a model's answer: cleaned to a summary, checked for copies of what
-its prompt showed, and replaced by what the code says of itself when every answer
-was a copy.
+"""What becomes of a model's answer: cleaned to a summary, checked by the quality gate
+(localread.quality), and replaced by the static description when every answer failed.
 
-A small model answers a class with its `forward`'s summary, and the module with the
-class's, so that one sentence climbs the whole tree: `repeated_text` tells, and the
-run asks once more with the inputs named but not summarized.
+`summarize_unit(repo, prompts, unit, shown, call)` asks for one unit's summary: the
+unit's prompt, then, when the answer fails the gate, once more with the retry prompt
+(inputs named, not summarized; a function by its signature alone), then the static
+description (localread.describe) of the code, which is always true. A small model
+answers a class with its `forward`'s summary, and the module with the class's, so
+that one sentence climbs the whole tree: the gate's repeat rule catches it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from localread.grounding import find_repeat
+from localread.quality import Subject, check, subject_for, subject_of_names
 from localread.repo.analysis import Repo
 from localread.sentences import first_sentence
 from localread.summarize.model import Unit, UnitKind
-from localread.summarize.prompts import readme_intro, templates, unit_name
+from localread.summarize.prompts import (
+    PromptBuilder,
+    UnitPrompt,
+    readme_intro,
+    templates,
+    unit_name,
+)
+
+if TYPE_CHECKING:
+    from localread.llm.engine import Completion
 
 # Sentences kept of an answer: small models go on once they have said it.
 MAX_SENTENCES = {"code": 2, "class": 2, "module": 2, "package": 2, "overview": 3}
 # The facts fallback names at most this many of a unit's parts.
 FALLBACK_NAMES = 4
+# Where a docstring's summary ends: its sections (numpydoc, Google, Sphinx, doctest).
+_SECTION = re.compile(r"\s(?:Parameters|Args|Arguments|Returns|Raises|Yields|Examples?|Notes?|Attributes)\s*:?\s*-{3,}|"
+                      r"\s(?:Args|Arguments|Returns|Raises|Yields|Examples?|Attributes):\s|\s:(?:param|return|rtype|raises)\b|\s>>>")
 
 
 def clean_answer(text: str, max_sentences: int = 2) -> str:
-    """A model's answer as a summary: its first non-empty line, sentences not repeated
-    (small models loop), at most max_sentences, and an unfinished last sentence dropped
-    when a finished one precedes it."""
-    lines = [line for line in text.split("\n") if line.strip()]
-    flat = " ".join(lines[0].split()).removeprefix("Summary:").strip() if lines else ""
+    """A model's answer as a summary: the first paragraph of the docstring it wrote
+    (its lines joined, sections such as `Args:` cut), sentences not repeated (small
+    models loop), at most max_sentences, and an unfinished last sentence dropped when
+    a finished one precedes it."""
+    body = text.split('"""', 1)[0]
+    paragraphs = [p for p in re.split(r"\n\s*\n", body) if p.strip()]
+    flat = " ".join(paragraphs[0].split()) if paragraphs else ""
+    flat = _SECTION.split(" " + flat, maxsplit=1)[0].strip()
+    flat = flat.removeprefix("Summary:").strip().strip("\"'").strip()
     kept: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+", flat):
         if sentence and sentence not in kept:
@@ -42,52 +63,59 @@ def clean_answer(text: str, max_sentences: int = 2) -> str:
 
 @cache
 def example_summaries() -> tuple[str, ...]:
-    """The summaries the instructions' worked examples show (after `Summary:` and in
-    their input lists): an answer must not be one of them."""
+    """The summaries the worked examples show (their docstrings, and the summaries in
+    their `# contains ...: text` lines): an answer must not be one of them."""
     found = []
     for line in templates()["instructions"].split("\n"):
-        if line.startswith("Summary: "):
-            found.append(line.removeprefix("Summary: "))
-        elif line.startswith("- ") and "`" in line:
-            # - `name`: text / - `name` (kind): text / - module `name`: text
-            found.append(line[line.rindex("`"):].split(": ", 1)[-1])
+        stripped = line.strip()
+        if stripped.startswith('"""') and stripped.endswith('"""') and len(stripped) > 6:
+            found.append(stripped.strip('"'))
+        elif stripped.startswith("# ") and "`: " in stripped:
+            found.append(stripped.split("`: ", 1)[1])
     return tuple(dict.fromkeys(found))
 
 
-def repeated_text(repo: Repo, summary: str, shown: dict[str, str]) -> str | None:
-    """Why summary is a copy, or None: it repeats the summary of one of its inputs that
-    the prompt showed (shown: input id -> summary), or a worked example's summary.
-    A small model answers a class with its `forward`'s summary, and the module with
-    the class's, so that one sentence climbs the whole tree."""
-    texts = list(shown.values())
-    found = find_repeat(summary, texts)
-    if found is not None:
-        uid = next(u for u, text in shown.items() if text == found.reference)
-        return f"repeated the summary of {unit_name(repo, uid)}"
-    if find_repeat(summary, example_summaries()) is not None:
-        return "repeated a worked example of the prompt"
-    return None
+def unit_subject(repo: Repo, unit: Unit, shown: dict[str, str]) -> Subject:
+    """What the quality gate checks a unit's summary against."""
+    said = [s for s in shown.values() if s]
+    if unit.chunk is not None and unit.chunk in repo.chunks:
+        from localread.facts import facts_card
+
+        chunk = repo.chunks[unit.chunk]
+        return subject_for(repo, chunk, facts_card(repo, chunk.id), shown=said)
+    parts = [unit_name(repo, u) for u in shown] + said
+    if unit.kind is UnitKind.OVERVIEW:
+        name = repo.layout.project_name or repo.root.name
+        return subject_of_names(name, "repository", parts, [readme_intro(repo) or ""])
+    return subject_of_names(unit.id.split(":", 1)[-1], "package", parts)
+
+
+def summary_problems(repo: Repo, unit: Unit, summary: str, shown: dict[str, str], prefix: str = "") -> tuple[str, ...]:
+    """Why summary fails the quality gate (empty: it passes). shown: input id ->
+    the summary its prompt showed ("" when named only)."""
+    labels = {unit_name(repo, u): s for u, s in shown.items() if s}
+    return check(summary, unit_subject(repo, unit, shown), examples=(templates()["instructions"],),
+                 shown={**labels, **{f"the example {i + 1}": e for i, e in enumerate(example_summaries())}},
+                 prefix=prefix)
 
 
 def fallback_summary(repo: Repo, unit: Unit, inputs: tuple[str, ...]) -> str:
-    """What the code says of itself when the model's answers were copies: the
-    docstring's first sentence (the README's for the overview), else what the unit is
-    made of, by name."""
+    """What the code says of itself when every answer failed the gate: the static
+    description of a chunk (its docstring's first sentence first); the README's first
+    sentence for the overview; else what the unit is made of, by name."""
     chunk = repo.chunks.get(unit.chunk) if unit.chunk is not None else None
-    doc = first_sentence(readme_intro(repo) if unit.kind is UnitKind.OVERVIEW else chunk and chunk.docstring)
+    if chunk is not None:
+        from localread.describe import describe
+        from localread.facts import facts_card
+
+        return describe(repo, chunk, facts_card(repo, chunk.id))
+    doc = first_sentence(readme_intro(repo)) if unit.kind is UnitKind.OVERVIEW else None
     if doc:
         return doc
     what = unit_name(repo, unit.id)
-    if unit.kind is UnitKind.CLASS:
-        methods = [repo.chunks[u] for u in inputs if u in repo.chunks and repo.chunks[u].parent == unit.chunk]
-        if methods:
-            return f"Class {what} with the methods {_listed([f'`{m.name}`' for m in methods])}."
-    elif inputs:
-        listed = _listed([unit_name(repo, u) for u in inputs])
-        if unit.kind is UnitKind.CODE:
-            return f"Calls {listed}."
-        return f"{what[0].upper()}{what[1:]}: {listed}."
-    return f"No summary: the model's answers for {what} repeated texts its prompt showed."
+    if inputs:
+        return f"{what[0].upper()}{what[1:]}: {_listed([unit_name(repo, u) for u in inputs])}."
+    return f"{what[0].upper()}{what[1:]}, with nothing in it that localread could read."
 
 
 def _listed(names: list[str]) -> str:
@@ -103,3 +131,46 @@ def answer_summary(unit: Unit, answer: str, answer_prefix: str = "") -> str:
     if answer_prefix:
         answer = answer_prefix + ("" if answer[:1].isspace() else " ") + answer
     return clean_answer(answer, MAX_SENTENCES[unit.kind.value])
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A unit's summary and how it was made. rejected: why each answer that was not
+    kept failed the gate, in order; fallback: none passed, and the summary is the
+    static description; completions: the model calls made, in order."""
+
+    summary: str
+    rejected: tuple[str, ...]
+    fallback: bool
+    completions: tuple[Completion, ...]
+
+
+def summarize_unit(
+    repo: Repo,
+    prompts: PromptBuilder,
+    unit: Unit,
+    shown: dict[str, str],
+    call: Callable[[UnitPrompt], Completion],
+    *,
+    names_only: bool = False,
+) -> Outcome:
+    """Ask for unit's summary with call(prompt); when the answer fails the quality
+    gate, once more with the retry prompt (skipped when it is the same prompt: greedy
+    decoding would give the same answer); when that fails too, the static
+    description. shown: input id -> its one-line summary (all inputs present)."""
+    calls: list[Completion] = []
+    rejected: list[str] = []
+    summary = ""
+    first = prompts.build(unit, shown, names_only=names_only)
+    seen = {u: ("" if names_only else s) for u, s in shown.items()}
+    for attempt in (first, prompts.build(unit, shown, retry=True)):
+        if calls and attempt.body == first.body:
+            break
+        completion = call(attempt)
+        calls.append(completion)
+        summary = answer_summary(unit, completion.text, attempt.answer_prefix)
+        problems = summary_problems(repo, unit, summary, seen, attempt.answer_prefix)
+        if not problems:
+            return Outcome(summary, tuple(rejected), False, tuple(calls))
+        rejected.append("; ".join(problems))
+    return Outcome(fallback_summary(repo, unit, prompts.plan.inputs.get(unit.id, ())), tuple(rejected), True, tuple(calls))

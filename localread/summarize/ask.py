@@ -1,9 +1,9 @@
 """A unit's model work, whoever runs the model: the prompts of its attempts, the
 check of each answer, and the store entry of the outcome.
 
-The first attempt shows the inputs' one-line summaries; when its answer repeats one
-of them (or a worked example), the second attempt names the inputs without
-summaries; when that answer repeats too, the summary is the facts fallback. The
+The first attempt shows the inputs' one-line summaries; when its answer fails the
+quality gate (answers.summary_problems), the retry prompt is asked; when that answer
+fails too, the summary is the static description (answers.fallback_summary). The
 live run (summarize.run) makes both calls in one go; a batch (summarize.batch) makes
 one per wave and keeps the first rejection in the store between waves.
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from localread.repo.analysis import Repo
 from localread.store import Entry
-from localread.summarize.answers import answer_summary, fallback_summary, repeated_text
+from localread.summarize.answers import answer_summary, fallback_summary, summary_problems
 from localread.summarize.model import Unit
 from localread.summarize.prompts import STOPS, UnitPrompt, instructions
 
@@ -75,10 +75,13 @@ def model_prompt(prompt: UnitPrompt) -> Prompt:
 
 def judge(repo: Repo, ask: Ask, attempt: int, text: str) -> Verdict:
     """The check of the answer `text` to attempt `attempt` of ask: cleaned to a
-    summary (answers.answer_summary), and rejected when it repeats a summary its
-    prompt showed or a worked example (answers.repeated_text)."""
-    summary = answer_summary(ask.unit, text, ask.prompts[attempt].answer_prefix)
-    return Verdict(summary, repeated_text(repo, summary, ask.shown))
+    summary (answers.answer_summary), and rejected with the quality gate's reasons
+    (answers.summary_problems: a repeated input summary or worked example, a
+    restatement, an off-topic or runaway text)."""
+    prefix = ask.prompts[attempt].answer_prefix
+    summary = answer_summary(ask.unit, text, prefix)
+    problems = summary_problems(repo, ask.unit, summary, ask.shown, prefix)
+    return Verdict(summary, "; ".join(problems) or None)
 
 
 def ask_engine(repo: Repo, inputs: tuple[str, ...], ask: Ask, engine: Engine,

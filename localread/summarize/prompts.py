@@ -2,10 +2,11 @@
 and imports, the package, the repository) and a body that says what this unit is
 (its source, or what it is made of) with its inputs' one-line summaries.
 
-Every prompt starts with the instructions and worked examples of
-`localread/prompts/summarize.txt` (`instructions()`): the engine's shared prefix,
-evaluated once and reused by every call. The body ends with "Summary:", which the
-model continues.
+Every prompt starts with the worked examples of `localread/prompts/summarize.txt`
+(`instructions()`): the engine's shared prefix, evaluated once and reused by every
+call. The body shows the unit as code (its inputs' summaries as comments above it)
+and ends by opening it again with a docstring's three quotes: the model writes the
+docstring.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from localread.errors import LocalreadError
 from localread.prompts import load
 from localread.repo.analysis import Repo
 from localread.repo.scan import read_source
-from localread.sentences import first_sentence
 from localread.summarize.model import OVERVIEW_ID, PACKAGE_PREFIX, Plan, Unit, UnitKind
 
 # Answer budgets (tokens). A code summary is one or two sentences; the overview is a
@@ -35,11 +35,9 @@ MAX_INPUTS = 24
 CHARS_PER_TOKEN = 3
 # Tokens of the context kept for the instructions, header and inputs of a code prompt.
 RESERVED_TOKENS = 1100
-# Where an answer ends: a blank line, or the model starting the next piece itself.
-# A summary is one line; a stop on any newline would end an answer that opens with
-# one, so the stops are the ways small models go on: the next piece, a list.
-STOPS = ("\n\n", "\n-", "\n```", "\nCode:", "\nFile:", "\nSummary:", "\nDefines:",
-         "\nMethods:", "\nCalls:", "\nContains:", "\nPackage ")
+# Where an answer ends: the docstring's closing quotes, a blank line (the rest of a
+# docstring: parameters, examples), or the model starting the next piece itself.
+STOPS = ('"""', "\n\n", "\n# ", "\n# ---")
 
 
 def templates() -> Mapping[str, str]:
@@ -117,12 +115,6 @@ def unit_name(repo: Repo, uid: str) -> str:
     return f"`{chunk.qualname}`"
 
 
-def _fence(code: str) -> str:
-    # A source that itself holds ``` must not close our fence early.
-    fence = "````" if "```" in code else "```"
-    return f"{fence}python\n{code}\n{fence}"
-
-
 def _cut(lines: list[str], budget_chars: int) -> str:
     """The first lines that fit budget_chars, and a note of how many were left out."""
     kept: list[str] = []
@@ -136,20 +128,6 @@ def _cut(lines: list[str], budget_chars: int) -> str:
         indent = re.match(r"\s*", lines[len(kept)]).group(0)  # type: ignore[union-attr]
         kept.append(f"{indent}# ... {len(lines) - len(kept)} more lines not shown")
     return "\n".join(kept)
-
-
-def _inputs_text(repo: Repo, title: str, inputs: list[tuple[str, str]], with_kind: bool) -> list[str]:
-    if not inputs:
-        return []
-    out = [f"{title}:"]
-    for uid, summary in inputs[:MAX_INPUTS]:
-        kind = ""
-        if with_kind and uid in repo.chunks:
-            kind = f" ({repo.chunks[uid].kind})"
-        out.append(f"- {unit_name(repo, uid)}{kind}: {summary}" if summary else f"- {unit_name(repo, uid)}{kind}")
-    if len(inputs) > MAX_INPUTS:
-        out.append(f"- and {len(inputs) - MAX_INPUTS} more")
-    return out
 
 
 class PromptBuilder:
@@ -177,18 +155,17 @@ class PromptBuilder:
     def _make_header(self, unit: Unit) -> str:
         if unit.kind is UnitKind.OVERVIEW:
             name = self.repo.layout.project_name or self.repo.root.name
-            return f"Repository `{name}`\n\n"
+            return f"# --- the repository `{name}`\n"
         if unit.kind is UnitKind.PACKAGE:
             name = unit.id[len(PACKAGE_PREFIX):]
             folder = self.plan.packages.get(name, "")
-            return f"Package `{name}` (folder {folder or '.'}/)\n\n"
+            return f"# --- {folder + '/' if folder else ''}__init__.py (package `{name}`)\n"
         module = self.repo.chunks[unit.group]
         # No module docstring here: small models copy it as the summary of every
         # function in the module. The module's own prompt carries it.
-        lines = [f"File: {module.path} (module `{module.id}`)"]
+        lines = [f"# --- {module.path}"]
         imports = self._imports(module)
-        if imports:
-            lines.append("Imports: " + " | ".join(imports[:12]) + (" | ..." if len(imports) > 12 else ""))
+        lines += imports[:12] + (["# ... more imports"] if len(imports) > 12 else [])
         return "\n".join(lines) + "\n\n"
 
     def _imports(self, module: Chunk) -> list[str]:
@@ -203,9 +180,13 @@ class PromptBuilder:
             if isinstance(stmt, ast.Import | ast.ImportFrom)
         ]
 
-    def build(self, unit: Unit, summaries: dict[str, str], *, names_only: bool = False) -> UnitPrompt:
+    def build(self, unit: Unit, summaries: dict[str, str], *, names_only: bool = False, retry: bool = False) -> UnitPrompt:
         """summaries: one-line summaries of the unit's inputs (all of them present).
-        names_only: list the inputs without their summaries, leaving nothing to copy."""
+        names_only: list the inputs without their summaries, leaving nothing to copy.
+        retry: the other prompt a unit is asked again with when its answer failed the
+        quality gate: its inputs by name, and a function or method by its signature
+        alone (the same prompt would get the same answer again)."""
+        names_only = names_only or retry
         inputs = [(uid, "" if names_only else summaries[uid]) for uid in self.plan.inputs[unit.id]]
         max_tokens = MAX_TOKENS[unit.kind.value]
         body = {
@@ -214,83 +195,131 @@ class PromptBuilder:
             UnitKind.MODULE: self._module,
             UnitKind.PACKAGE: self._package,
             UnitKind.OVERVIEW: self._overview,
-        }[unit.kind](unit, inputs, max_tokens)
+        }[unit.kind](unit, inputs, max_tokens, retry)
         # The overview starts the answer for the model: left alone, a small model
         # continues the list of contents instead of describing the repository.
         prefix = "This repository" if unit.kind is UnitKind.OVERVIEW else ""
-        ending = "\nSummary: " + prefix if prefix else "\nSummary:"
-        return UnitPrompt(self.header(unit), body + ending, max_tokens, prefix)
+        return UnitPrompt(self.header(unit), body + prefix, max_tokens, prefix)
 
-    def _code(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
-        chunk = self.repo.chunks[unit.id]
-        kind = "main block" if chunk.kind is ChunkKind.MAIN else str(chunk.kind)
-        lines = [f"Code: {unit_name(self.repo, unit.id)} ({kind})" if chunk.kind is not ChunkKind.MAIN
-                 else f"Code: the `if __name__ == \"__main__\":` block of `{chunk.path}`"]
-        lines += _inputs_text(self.repo, "Calls", inputs, with_kind=False)
-        source = self.sources.chunk(chunk).split("\n")
-        lines.append(_fence(_cut(source, self.source_budget(max_tokens))))
-        return "\n".join(lines)
+    def _opening(self, chunk: Chunk) -> tuple[list[str], str]:
+        """The def or class header lines of chunk as written (decorators left out),
+        and the indentation of its body."""
+        lines = self.sources.chunk(chunk).split("\n")
+        start = next((i for i, line in enumerate(lines) if _DEF.match(line)), 0)
+        end = start
+        for j in range(start, len(lines)):
+            if lines[j].split("#", 1)[0].rstrip().endswith(":"):
+                end = j
+                break
+        header = lines[start : end + 1]
+        indent = re.match(r"\s*", header[0]).group(0) + "    "  # type: ignore[union-attr]
+        return header, indent
 
-    def _class(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
+    def _facts(self, chunk: Chunk) -> list[str]:
+        """The chunk's facts card as comment lines, as explain's prompt shows them,
+        without what the source shows anyway and without its callers (a prompt is the
+        key of its summary, and depends on the unit's own code and inputs only)."""
+        from localread.facts import facts_card, facts_text
+
+        said_elsewhere = ("- signature:", "- docstring:", "- decorators:", "- called by:", "- methods:")
+        text = facts_text(facts_card(self.repo, chunk.id))
+        return [f"# {line}" for line in text.splitlines() if not line.startswith(said_elsewhere)]
+
+    def _documented(self, label: str, header: list[str], indent: str) -> str:
+        """The closing lines of a prompt: the unit opened again with `\"\"\"`."""
+        return "\n".join([f"# Code: {label}, documented:", *header, f'{indent}"""'])
+
+    def _code(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
         chunk = self.repo.chunks[unit.id]
-        lines = [f"Code: {unit_name(self.repo, unit.id)} (class)"]
-        own = self.sources.own(chunk, self.children.get(unit.id, []))
-        if own:
-            lines.append("Class body without its methods:")
-            lines.append(_fence(_cut(textwrap.dedent("\n".join(own)).split("\n"), self.source_budget(max_tokens) // 2)))
+        if chunk.kind is ChunkKind.MAIN:
+            lines = _comments("calls", self.repo, inputs)
+            source = textwrap.dedent(self.sources.chunk(chunk)).split("\n")
+            lines.append(_cut(source, self.source_budget(max_tokens)))
+            label = f'the `if __name__ == "__main__":` block of `{chunk.path}`'
+            return "\n".join([*lines, "", f"# Code: {label}, documented:", '"""'])
+        header, indent = self._opening(chunk)
+        lines = self._facts(chunk) + _comments("calls", self.repo, inputs)
+        if not retry:
+            lines.append(_cut(self.sources.chunk(chunk).split("\n"), self.source_budget(max_tokens)))
+            lines.append("")
+        return "\n".join([*lines, self._documented(f"{unit_name(self.repo, unit.id)} ({chunk.kind})", header, indent)])
+
+    def _class(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
+        chunk = self.repo.chunks[unit.id]
+        header, indent = self._opening(chunk)
         parents = [(u, s) for u, s in inputs if self.repo.chunks.get(u) and self.repo.chunks[u].parent != unit.id]
         members = [(u, s) for u, s in inputs if (u, s) not in parents]
         bases = [(u, s) for u, s in parents if self.repo.chunks[u].kind is ChunkKind.CLASS]
         calls = [(u, s) for u, s in parents if (u, s) not in bases]
-        lines += _inputs_text(self.repo, "Base classes", bases, with_kind=False)
-        lines += _inputs_text(self.repo, "Methods", members, with_kind=False)
-        lines += _inputs_text(self.repo, "Calls", calls, with_kind=False)
-        return "\n".join(lines)
+        lines = self._facts(chunk) + _comments("base class", self.repo, bases) + _comments("calls", self.repo, calls)
+        lines += [line for u, s in members if s for line in _comments("method", self.repo, [(u, s)])]
+        own = self.sources.own(chunk, self.children.get(unit.id, []))[len(header):]
+        lines += header
+        if own and not retry:
+            lines.append(_cut(own, self.source_budget(max_tokens) // 2))
+        for uid, _ in members:
+            method = self.repo.chunks.get(uid)
+            if method is not None and method.kind is ChunkKind.METHOD:
+                first = self.sources.chunk(method).split("\n")
+                sig = next((line for line in first if _DEF.match(line)), first[0])
+                lines.append(sig.rstrip() + (" ..." if sig.rstrip().endswith(":") else ""))
+        if len(lines) == len(header):
+            lines.append(f"{indent}...")
+        return "\n".join([*lines, "", self._documented(f"{unit_name(self.repo, unit.id)} (class)", header, indent)])
 
-    def _module(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
+    def _module(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
         chunk = self.repo.chunks[unit.id]
-        lines = [f"Code: the module `{chunk.id}`"]
-        doc = first_sentence(chunk.docstring)
-        if doc:
-            lines.append(f"Docstring: {doc}")
         mine = [(u, s) for u, s in inputs if self.repo.chunks[u].parent == unit.id]
         calls = [(u, s) for u, s in inputs if (u, s) not in mine]
-        lines += _inputs_text(self.repo, "Defines", mine, with_kind=True)
-        lines += _inputs_text(self.repo, "Calls", calls, with_kind=False)
+        lines = [f"# defines {self.repo.chunks[u].kind} {unit_name(self.repo, u)}" + (f": {s}" if s else "")
+                 for u, s in mine[:MAX_INPUTS]]
+        if len(mine) > MAX_INPUTS:
+            lines.append(f"# defines {len(mine) - MAX_INPUTS} more")
+        lines += _comments("calls", self.repo, calls)
         own = [
             line
             for line in self.sources.own(chunk, self.children.get(unit.id, []))
             if not line.startswith(("import ", "from ", "#"))
         ]
-        if own:
-            lines.append("Top-level code:")
-            lines.append(_fence(_cut(own, self.source_budget(max_tokens) // 2)))
-        return "\n".join(lines)
+        if own and not retry:
+            lines.append(_cut(own, self.source_budget(max_tokens) // 2))
+        return "\n".join([*lines, "", f"# Code: the module `{chunk.id}`, documented:", '"""'])
 
-    def _package(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
-        lines = [f"Code: the {unit_name(self.repo, unit.id)}"]
-        lines += _inputs_text(self.repo, "Contains", inputs, with_kind=False)
-        return "\n".join(lines)
+    def _package(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
+        lines = [f"# contains {unit_name(self.repo, u)}" + (f": {s}" if s else "") for u, s in inputs[:MAX_INPUTS]]
+        if len(inputs) > MAX_INPUTS:
+            lines.append(f"# contains {len(inputs) - MAX_INPUTS} more")
+        return "\n".join([*lines, "", f"# Code: the {unit_name(self.repo, unit.id)}, documented:", '"""'])
 
-    def _overview(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int) -> str:
+    def _overview(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
         layout = self.repo.layout
-        lines = ["Code: the whole repository"]
         ranked = sorted(inputs, key=lambda p: (-_rank(self.repo, p[0]), p[0]))
         kept = {u for u, _ in ranked[:MAX_INPUTS]}
-        lines += _inputs_text(self.repo, "Contents", [p for p in inputs if p[0] in kept], with_kind=False)
+        lines = [f"# contains {unit_name(self.repo, u)}" + (f": {s}" if s else "") for u, s in inputs if u in kept]
         if len(inputs) > MAX_INPUTS:
-            lines.append(f"- and {len(inputs) - MAX_INPUTS} more")
+            lines.append(f"# contains {len(inputs) - MAX_INPUTS} more")
         entries = self.repo.entries[:5]
         if entries:
-            lines.append("Run with: " + "; ".join(f"`{e.command}`" if e.command else f"`{e.path}`" for e in entries))
+            lines.append("# run with: " + "; ".join(f"`{e.command}`" if e.command else f"`{e.path}`" for e in entries))
         if layout.install:
-            lines.append(f"Install: `{layout.install}`")
+            lines.append(f"# install: `{layout.install}`")
         # The README last, nearest the answer: what the authors say the code is for.
         readme = readme_intro(self.repo)
         if readme:
-            lines.append(f"README: {readme}")
-        return "\n".join(lines)
+            lines.append(f"# README: {readme}")
+        return "\n".join([*lines, "", "# Code: the whole repository, documented:", '"""'])
 
+
+def _comments(label: str, repo: Repo, inputs: list[tuple[str, str]]) -> list[str]:
+    """One `# label name: summary` line per input (the name alone when its summary is
+    not shown), at most MAX_INPUTS."""
+    out = [f"# {label} {unit_name(repo, uid)}" + (f": {summary}" if summary else "") for uid, summary in inputs[:MAX_INPUTS]]
+    if len(inputs) > MAX_INPUTS:
+        out.append(f"# {label} {len(inputs) - MAX_INPUTS} more")
+    return out
+
+
+_DEF = re.compile(r"\s*(async\s+def|def|class)\b")
 
 def _rank(repo: Repo, uid: str) -> float:
     return repo.ranks.get(uid.removeprefix(PACKAGE_PREFIX), 0.0)

@@ -279,7 +279,7 @@ class _Runner:
         if entry is not None:
             detail = entry.detail
             return Result(entry.summary, Source.CACHE, tuple(detail.get("rejected", ())), bool(detail.get("fallback")))
-        retry = self.prompts.build(unit, shown, names_only=True)
+        retry = self.prompts.build(unit, shown, retry=True)
         # The same prompt again would get the same answer (greedy decoding).
         ask = Ask(unit, key, (prompt,) if retry.body == prompt.body else (prompt, retry), shown)
         if self.collect is not None:

@@ -1,0 +1,270 @@
+"""The static description of a chunk: what it does, in plain English, from the facts
+card and the call outline alone. Always true, no model.
+
+`describe(repo, chunk, card)` returns a few sentences: the docstring's first sentence
+when there is one, then what the code does in the order it does it ("For each `block`
+in `self.blocks`, calls `Block.forward`; if `checkpoint is not None`, calls
+`torch.load`."), what it raises and when, the attributes it sets, and what it
+returns. It is what `--no-llm` shows, and what every text the quality gate
+(localread.quality) rejects is replaced with. Nothing here runs the repository's code.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from localread.data import Chunk, ChunkKind, EdgeKind, FactsCard
+from localread.sentences import first_sentence
+
+if TYPE_CHECKING:
+    from localread.repo.analysis import Repo
+    from localread.repo.graph import CallSite
+
+# Clauses of the call sentence, at most; the rest is counted.
+MAX_CLAUSES = 6
+# Names listed in one clause, at most.
+MAX_NAMES = 4
+# Library functions named in the "uses" sentence, at most.
+MAX_LIBRARY = 3
+# An expression longer than this is not quoted (a condition, a returned value).
+MAX_EXPRESSION = 48
+# Builtins that say nothing about what a piece of code is for.
+_PLAIN_BUILTINS = frozenset({
+    "len", "range", "enumerate", "zip", "print", "int", "float", "str", "bool", "list", "dict",
+    "tuple", "set", "isinstance", "getattr", "setattr", "hasattr", "super", "min", "max", "sum",
+    "sorted", "reversed", "iter", "next", "repr", "abs", "round", "any", "all", "map", "filter",
+    "type", "id", "hash", "format", "open", "frozenset", "object", "vars", "callable",
+})
+
+
+def describe(repo: Repo, chunk: Chunk, card: FactsCard) -> str:
+    """The static description of chunk (card: its facts card). Never empty."""
+    doc = first_sentence(card.docstring, limit=None)
+    if chunk.kind is ChunkKind.CLASS:
+        body = _class(repo, chunk, card)
+    elif chunk.kind is ChunkKind.MODULE:
+        body = _module(repo, chunk, card)
+    else:
+        body = _code(repo, chunk, card)
+    sentences = [_sentence(doc)] if doc else []
+    sentences += [s for s in body if s]
+    if not sentences:
+        sentences = [_nothing(chunk)]
+    return " ".join(sentences)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _q(text: str) -> str:
+    """`text`, or None-like empty when it is too long to quote."""
+    text = " ".join(text.split())
+    return f"`{text}`" if text and len(text) <= MAX_EXPRESSION and "`" not in text else ""
+
+
+def _listed(items: list[str], more: str = "more") -> str:
+    """`a`, `b` and `c`; past MAX_NAMES, `a`, ..., `d` and 3 more."""
+    items = list(dict.fromkeys(i for i in items if i))
+    if len(items) > MAX_NAMES:
+        items = [*items[:MAX_NAMES], f"{len(items) - MAX_NAMES} {more}"]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _nothing(chunk: Chunk) -> str:
+    return {
+        ChunkKind.CLASS: f"The class `{chunk.name}` has no code of its own.",
+        ChunkKind.MODULE: f"The module `{chunk.id}` has no functions or classes of its own.",
+        ChunkKind.MAIN: "The script's `__main__` block calls nothing in the repository.",
+    }.get(chunk.kind, f"`{chunk.name}` calls nothing and returns nothing that the code names.")
+
+
+# --------------------------------------------------------------------------- code
+
+
+def _target_name(repo: Repo, chunk: Chunk, target: str) -> str:
+    """How the description names a repository callee: a method of the same class by
+    its name, anything else by its qualified name."""
+    other = repo.chunks.get(target)
+    if other is None:
+        return f"`{target.rsplit('.', 1)[-1]}`"
+    if other.kind is ChunkKind.METHOD and other.name == "__init__" and other.parent in repo.chunks:
+        other = repo.chunks[other.parent]
+    if chunk.parent is not None and other.parent == chunk.parent and other.kind is ChunkKind.METHOD:
+        return f"`{other.name}`"
+    return f"`{other.qualname}`"
+
+
+def _context(context: str) -> str:
+    """`for block in self.blocks; if block.use` -> "for each `block` in
+    `self.blocks`, if `block.use`": the innermost two levels, in words."""
+    # A comment after a condition (`if self.smoothing:  # EMA update`) is no part of it.
+    parts = [re.sub(r"\s*:?\s*#.*$", "", p).strip() for p in context.split(";") if p.strip()]
+    words: list[str] = []
+    for part in parts[-2:]:
+        head, _, rest = part.partition(" ")
+        if head == "for" and " in " in rest:
+            target, _, iterable = rest.partition(" in ")
+            quoted = _q(iterable)
+            words.append(f"for each {_q(target) or 'item'}" + (f" in {quoted}" if quoted else ""))
+        elif head in ("if", "elif"):
+            words.append(f"if {_q(rest)}" if _q(rest) else "under a condition")
+        elif head == "while":
+            words.append(f"while {_q(rest)}" if _q(rest) else "in a loop")
+        elif head == "else":
+            words.append("otherwise")
+        elif head == "with":
+            words.append(f"within {_q(rest)}" if _q(rest) else "within a context")
+        elif head == "except":
+            words.append(f"on {_q(rest)}" if _q(rest) else "when an error is caught")
+    # "under a condition, under a condition" says no more than once.
+    return ", ".join(dict.fromkeys(w for w in words if w))
+
+
+def _is_exception(site: CallSite, card: FactsCard) -> bool:
+    name = (site.external or site.text).rsplit(".", 1)[-1]
+    return name in card.raises or name.endswith(("Error", "Exception", "Warning"))
+
+
+def _call_clauses(repo: Repo, chunk: Chunk, card: FactsCard) -> tuple[list[str], list[str], list[str]]:
+    """(clauses of repository calls grouped by context, library functions used,
+    conditions under which each exception is raised)."""
+    clauses: list[tuple[str, list[str]]] = []
+    library: list[str] = []
+    raises: list[str] = []
+    for site in repo.graph.calls.get(chunk.id, []):
+        if _is_exception(site, card):
+            when = _context(site.context)
+            raises.append(f"`{(site.external or site.text).rsplit('.', 1)[-1]}`" + (f" {when}" if when else ""))
+            continue
+        if site.targets:
+            verb = "builds" if site.kind is EdgeKind.INSTANTIATES else "calls"
+            names = [_target_name(repo, chunk, t) for t in site.targets]
+            what = f"{verb} {' or '.join(dict.fromkeys(names))}"
+            if verb == "builds":
+                what = f"builds a{'n' if names[0].strip('`')[:1].lower() in 'aeiou' else ''} {' or '.join(dict.fromkeys(names))}"
+            where = _context(site.context)
+            if clauses and clauses[-1][0] == where:
+                if what not in clauses[-1][1]:
+                    clauses[-1][1].append(what)
+            else:
+                clauses.append((where, [what]))
+        elif site.external and not site.external.startswith("builtins."):
+            library.append(f"`{site.external.removesuffix('.__call__')}`")
+        elif site.external and site.external.removeprefix("builtins.") not in _PLAIN_BUILTINS and "." not in site.external.removeprefix("builtins."):
+            library.append(f"`{site.external.removeprefix('builtins.')}`")
+    out = []
+    for where, whats in clauses:
+        joined = _join_whats(whats)
+        out.append(f"{where}, {joined}" if where else joined)
+    if len(out) > MAX_CLAUSES:
+        out = [*out[:MAX_CLAUSES], f"and {len(out) - MAX_CLAUSES} more calls into the repository"]
+    return out, list(dict.fromkeys(library)), list(dict.fromkeys(raises))
+
+
+def _join_whats(whats: list[str]) -> str:
+    """"calls `a`", "calls `b`", "builds a `C`" -> "calls `a` and `b`, builds a `C`":
+    consecutive clauses of one verb share it."""
+    runs: list[tuple[str, list[str]]] = []
+    for what in whats:
+        verb, _, obj = what.partition(" ")
+        if runs and runs[-1][0] == verb:
+            runs[-1][1].append(obj)
+        else:
+            runs.append((verb, [obj]))
+    return ", ".join(f"{verb} {_and(objs)}" for verb, objs in runs)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _returns(card: FactsCard) -> str:
+    returned = [r for r in card.returned if r not in ("None", "self")]
+    if card.returns and card.returns != "None":
+        quoted = _q(card.returns)
+        named = [r for r in returned if r != card.returns]
+        if quoted and len(named) == 1 and _q(named[0]):
+            return f"Returns {_q(named[0])}, a {quoted}."
+        if quoted:
+            return f"Returns a {quoted}."
+    shown = [_q(r) for r in returned[:2] if _q(r)]
+    if shown:
+        return "Returns " + " or ".join(shown) + "."
+    return ""
+
+
+def _code(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
+    clauses, library, raises = _call_clauses(repo, chunk, card)
+    out: list[str] = []
+    if chunk.kind is ChunkKind.MAIN:
+        return [_sentence("when the file is run as a script, " + "; ".join(clauses))] if clauses else []
+    if clauses:
+        out.append(_sentence("; ".join(clauses)))
+    if library:
+        out.append(f"Uses {_listed(library, 'more library functions')}.")
+    if raises:
+        out.append(f"Raises {_listed(raises, 'more exceptions')}.")
+    written = [f"`self.{a}`" for a in card.attributes_written]
+    if written:
+        out.append(f"Sets {_listed(written, 'more attributes')}.")
+    out.append(_returns(card))
+    if not any(out) and card.parameters:
+        out.append(f"Takes {_listed([f'`{p.name}`' for p in card.parameters], 'more parameters')}.")
+    return out
+
+
+# --------------------------------------------------------------------------- class, module
+
+
+def _class(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
+    out: list[str] = []
+    bases = [b.rsplit(".", 1)[-1] for b in card.bases or ()]
+    external = _external_bases(repo, chunk)
+    named = [f"`{b}`" for b in [*bases, *external]]
+    if named:
+        out.append(f"A subclass of {_listed(named, 'more classes')}.")
+    params = [f"`{p.name}`" for p in card.parameters]
+    if params:
+        out.append(f"Built from {_listed(params, 'more parameters')}.")
+    methods = [m for m in card.methods or () if m != "__init__"]
+    public = [f"`{m}`" for m in methods if not m.startswith("_")]
+    private = [f"`{m}`" for m in methods if m.startswith("_")]
+    if public:
+        are = "Its method is" if len(public) == 1 else "Its methods are"
+        out.append(f"{are} {_listed(public, 'more')}" + (f", with the helper{'s' if len(private) > 1 else ''} {_listed(private, 'more')}." if private else "."))
+    elif private:
+        out.append(f"{'Its method is' if len(private) == 1 else 'Its methods are'} {_listed(private, 'more')}.")
+    return out
+
+
+def _external_bases(repo: Repo, chunk: Chunk) -> list[str]:
+    """Bases outside the repository (`nn.Module`), as the signature writes them."""
+    match = re.match(r"\s*class\s+\w+\s*\((.*)\)\s*:?\s*$", chunk.signature)
+    if match is None:
+        return []
+    inside = {e.target.rsplit(".", 1)[-1] for e in repo.graph.callees(chunk.id) if e.kind is EdgeKind.INHERITS}
+    bases = [b.strip() for b in match.group(1).split(",") if b.strip() and "=" not in b]
+    return [b for b in bases if b.rsplit(".", 1)[-1] not in inside and b != "object"]
+
+
+def _module(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
+    defines = [d for d in card.defines or () if "." not in d and d != "__main__"]
+    if defines:
+        shown = [f"`{d}`" for d in defines]
+        return [f"Defines {_listed(shown, 'more')}."]
+    imported = [e.target for e in repo.graph.callees(chunk.id) if e.kind is EdgeKind.IMPORTS and e.target in repo.chunks]
+    # A module of top-level code (`from .cli import main` then `main()`) does what it calls.
+    clauses = _call_clauses(repo, chunk, card)[0]
+    calls = f", and at import {'; '.join(clauses)}" if clauses else ""
+    if imported:
+        names = [f"`{repo.chunks[t].qualname}`" for t in dict.fromkeys(imported)]
+        return [f"Imports {_listed(names, 'more')}{calls}; it defines nothing of its own."]
+    return [_sentence("at import, " + "; ".join(clauses))] if clauses else []

@@ -1,0 +1,444 @@
+"""The quality gate: every model text (a tour or explain narrative, a summary, a paper
+"why" line) is checked here before a reader sees it.
+
+`check(text, subject, examples=..., shown=..., prefix=...)` returns the reasons the
+text fails, in words for the reader (empty: it passes). A text fails when it
+
+- is empty or trivially short;
+- shares no content word with the unit (its name's words, parameters, callees,
+  attributes, docstring, what it returns or raises);
+- restates the unit's name or the reason line and adds nothing;
+- repeats most of a worked example or of a summary the prompt showed;
+- uses content words of the prompt's worked examples that occur nowhere in the unit
+  or its facts (leakage: the answer describes the example, not the code);
+- asserts a call relation the facts contradict (`X` calls `Y` when the graph says
+  `Y` calls `X`, a callee that appears nowhere in the unit's code) or calls the unit
+  a kind of thing it is not (a function "is a `torch.Tensor` object");
+- degenerates (a phrase that comes round again and again, runaway identifiers such
+  as `a.a.a.a` or `pkg.pkg`, a loop the tidier had to cut, code instead of a sentence).
+
+A `Subject` is what the gate knows of the unit, built once per text by `subject_for`
+from the chunk, its facts card and the repository's call graph (`Relations`). Callers
+ask again once with another prompt when a text fails, then show the static
+description (localread.describe) instead, and say so. Everything here is
+deterministic and needs no model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import pairwise
+from typing import TYPE_CHECKING
+
+from localread.data import Chunk, ChunkKind, EdgeKind, FactsCard
+from localread.grounding import REPEAT_NGRAM, find_repeat
+
+if TYPE_CHECKING:
+    from localread.repo.analysis import Repo
+
+# A text needs at least this many words of its own (beyond the words the prompt put
+# in the model's mouth) to say anything.
+MIN_WORDS = 4
+# A word n-gram that occurs this often is a loop, whatever the length of the text.
+LOOP_NGRAM = 3
+LOOP_TIMES = 3
+# A text of at least DIVERSE_MIN words whose distinct words are fewer than this share
+# of them goes round in circles ("the mask of the mask of the mask").
+DIVERSE_MIN = 12
+DIVERSE_SHARE = 0.35
+# An identifier with a part repeated this often, or longer than this, ran away.
+RUNAWAY_REPEATS = 3
+RUNAWAY_CHARS = 80
+
+# Function words: never content, and never "new" when a text restates a name.
+_FUNCTION_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "of", "in", "on", "at", "by", "for", "to", "from", "with", "without", "into", "onto", "over", "under", "is", "are", "was", "were", "be", "been", "being", "am", "it", "its", "it's", "this", "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "while", "whether", "if", "then", "than", "else", "as", "also", "too", "very", "just", "only", "not", "no", "each", "every", "all", "any", "some", "such", "both", "either", "neither", "there", "here", "their", "they", "them", "we", "our", "you", "your", "he", "she", "his", "her", "i", "me", "my", "one", "ones", "do", "does", "did", "done", "has", "have", "had", "having", "can", "could", "may", "might", "must", "shall", "should", "will", "would", "about", "above", "after", "before", "between", "through", "during", "against", "within", "via", "per", "up", "down", "out", "off", "again", "further", "once", "more", "most", "much", "many", "other", "another", "same", "own", "how", "why", "because"])
+
+# Words that say nothing about a particular piece of code: a text made only of these
+# (and function words) is off topic, and the examples' use of them is no leak.
+GENERIC = _FUNCTION_WORDS | frozenset(["function", "functions", "method", "methods", "class", "classes", "module", "modules", "object", "objects", "instance", "instances", "code", "piece", "pieces", "value", "values", "variable", "variables", "argument", "arguments", "parameter", "parameters", "param", "params", "result", "results", "return", "returns", "returned", "returning", "output", "outputs", "input", "inputs", "call", "calls", "called", "calling", "caller", "callee", "run", "runs", "running", "execute", "executes", "executed", "use", "uses", "used", "using", "make", "makes", "made", "making", "take", "takes", "taken", "taking", "give", "gives", "given", "get", "gets", "set", "sets", "setting", "new", "list", "lists", "dict", "dictionary", "tuple", "string", "strings", "number", "numbers", "int", "integer", "float", "bool", "boolean", "true", "false", "none", "null", "type", "types", "name", "names", "line", "lines", "file", "files", "first", "last", "next", "previous", "step", "steps", "part", "parts", "thing", "things", "way", "example", "examples", "simple", "small", "large", "main", "helper", "helpers", "default", "defaults", "optional", "option", "options", "data", "item", "items", "element", "elements", "key", "keys", "index", "indices", "count", "size", "length", "order", "set", "of", "one", "two", "three", "create", "creates", "created", "build", "builds", "built", "return", "apply", "applies", "applied", "applying", "turn", "turns", "turned", "keep", "keeps", "kept", "hold", "holds", "held", "store", "stores", "stored", "contain", "contains", "containing", "include", "includes", "including", "provide", "provides", "provided", "check", "checks", "checked", "convert", "converts", "converted", "compute", "computes", "computed", "implementation", "implements", "implemented", "define", "defines", "defined", "definition", "given", "specified", "specific", "based", "current", "currently", "well", "like", "need", "needs", "needed", "want", "wants", "able", "allows", "allow", "called", "via", "whole", "entire", "self", "cls", "def", "pass", "none", "args", "kwargs", "otherwise", "instead", "together"]) | frozenset([
+    # words of the prompts' instructions, and everyday words the examples use
+    "document", "documented", "docstring", "few", "init", "inside", "open", "opens", "package",
+    "packages", "row", "rows", "second", "seconds", "until", "wide", "fill", "fills", "written",
+    "shown", "plain", "word", "words", "author", "authors",
+    # the paper prompt's note format
+    "match", "matches", "section", "sections", "shared", "strong", "partial", "weak", "rate", "rates",
+    "pair", "pairs", "note", "notes", "paper", "papers",
+])
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Words too plain to make a text about a unit ("returns the value"): everything else,
+# even a generic word of the unit's own name (`main`, `get`), counts as on topic.
+_PLAIN = _FUNCTION_WORDS | frozenset([
+    "function", "method", "class", "module", "code", "object", "value", "values", "return",
+    "returns", "call", "calls", "called", "self", "cls", "given", "used", "uses", "use",
+])
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+# --------------------------------------------------------------------------- words
+
+
+def split_words(text: str) -> list[str]:
+    """The words of text, identifiers split at `_`, `.` and inner capitals, lower-cased
+    (`MaskDecoder.forward` -> mask, decoder, forward)."""
+    return [w.lower() for w in _WORDS.findall(text)]
+
+
+@cache
+def stem(word: str) -> str:
+    """A light stem, so that `masks`, `masking` and `mask` meet; not a dictionary."""
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
+def content_words(text: str, ignore: frozenset[str] = GENERIC) -> set[str]:
+    """Stems of the words of text that are not in `ignore` and have 3 letters or more."""
+    return {stem(w) for w in split_words(text)
+            if len(w) >= 3 and not w.isdigit() and w not in ignore and stem(w) not in ignore}
+
+
+@cache
+def example_vocabulary(examples: tuple[str, ...]) -> frozenset[str]:
+    """The domain words of the worked examples: their content words beyond GENERIC.
+    A template block's instructions (before its first `# ---` or `## ` example) are
+    not an example: their words are how any answer may speak."""
+    texts = []
+    for text in examples:
+        start = re.search(r"^(?:# ---|## )", text, re.MULTILINE)
+        texts.append(text[start.start():] if start else text)
+    return frozenset(content_words(" ".join(texts)))
+
+
+# A word meets another that begins with it (`coord` and `coordinate`, `img` no): at
+# least this many letters in common.
+PREFIX_LETTERS = 4
+
+
+def overlap(words: set[str], vocabulary: frozenset[str]) -> set[str]:
+    """The words that are in vocabulary, or begin a word of it, or are begun by one
+    (PREFIX_LETTERS letters at least): abbreviations meet what they abbreviate."""
+    found = words & vocabulary
+    for word in words - found:
+        if len(word) >= PREFIX_LETTERS and any(
+            len(v) >= PREFIX_LETTERS and (v.startswith(word) or word.startswith(v)) for v in vocabulary
+        ):
+            found.add(word)
+    return found
+
+
+# --------------------------------------------------------------------------- subject
+
+
+@dataclass(frozen=True, slots=True)
+class Relations:
+    """The repository's call graph as the gate reads it. by_name: a symbol's short
+    name and qualified name -> the chunk ids so named; calls: caller id -> the chunk
+    ids it calls or instantiates."""
+
+    by_name: Mapping[str, frozenset[str]]
+    calls: Mapping[str, frozenset[str]]
+
+    def resolve(self, mention: str) -> frozenset[str]:
+        """The chunk ids a name in a text may mean (`Segmenter.predict`, `predict()`)."""
+        name = mention.strip("`()").removeprefix("self.").removesuffix("()")
+        if name in self.by_name:
+            return self.by_name[name]
+        return self.by_name.get(name.rsplit(".", 1)[-1], frozenset())
+
+    def has_call(self, source: str, target: str) -> bool:
+        return target in self.calls.get(source, frozenset())
+
+
+def relations(repo: Repo) -> Relations:
+    """The Relations of a repository (built once per repository and reused)."""
+    cached = _RELATIONS.get(id(repo))
+    if cached is not None and cached[0] is repo:
+        return cached[1]
+    by_name: dict[str, set[str]] = {}
+    for chunk in repo.chunks.values():
+        for name in {chunk.name, chunk.qualname, chunk.id}:
+            by_name.setdefault(name, set()).add(chunk.id)
+    calls: dict[str, set[str]] = {}
+    for caller, sites in repo.graph.calls.items():
+        for site in sites:
+            calls.setdefault(caller, set()).update(site.targets)
+    for edge in repo.graph.edges:
+        if edge.kind in (EdgeKind.CALLS, EdgeKind.INSTANTIATES):
+            calls.setdefault(edge.source, set()).add(edge.target)
+    made = Relations(
+        {k: frozenset(v) for k, v in by_name.items()}, {k: frozenset(v) for k, v in calls.items()}
+    )
+    _RELATIONS.clear()  # one repository at a time in practice; never grow without bound
+    _RELATIONS[id(repo)] = (repo, made)
+    return made
+
+
+_RELATIONS: dict[int, tuple[object, Relations]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What the gate knows of the unit a text is about.
+
+    name: its short name; ids: its chunk id and the ids it may be named by (a class
+    and its constructor); kind: a ChunkKind value, or "package" / "repository".
+    vocabulary: content stems of what the unit is (name words, parameters, callees,
+    attributes, docstring, returns, raises, bases, methods): a text must share one.
+    context: stems of everything the prompt showed of the unit (source, facts, reason,
+    summaries shown): words a text may use without taking them from an example.
+    restated: stems of the name, the file's path, the kind and the reason line: a text
+    made only of these adds nothing. source_names: identifiers in the unit's source (a callee it
+    is said to call must be among them); callers: ids of the chunks that call it.
+    relations: the repository's call graph, None when there is no code unit.
+    """
+
+    name: str
+    ids: frozenset[str]
+    kind: str
+    vocabulary: frozenset[str]
+    context: frozenset[str]
+    restated: frozenset[str]
+    source_names: frozenset[str] = frozenset()
+    callers: frozenset[str] = frozenset()
+    relations: Relations | None = None
+
+
+def _card_text(card: FactsCard) -> str:
+    """Every name and phrase of the card that says what the unit is."""
+    # The whole id: a method is about its class too, and a module about its package.
+    parts = [card.id, card.docstring or ""]
+    parts += [p.name for p in card.parameters]
+    parts += [p.annotation or "" for p in card.parameters]
+    parts += [c.id.rsplit(".", 1)[-1] for c in card.callees]
+    parts += list(card.outline) + list(card.attributes_read) + list(card.attributes_written)
+    parts += [card.returns or "", *card.returned, *card.raises]
+    parts += [*(card.bases or ()), *(card.methods or ()), *(card.defines or ())]
+    return " ".join(parts)
+
+
+# Words that add nothing to a unit's name: "`f` is called and used" says no more
+# than "`f`"; a constructor that "sets up the parser" says no more than its class.
+_EMPTY_VERBS = frozenset({"call", "used", "use", "instantiat", "creat", "built", "build", "defin", "implement",
+                          "provid", "simple", "helper", "piece", "code"})
+_CONSTRUCTOR_WORDS = frozenset({"set", "up", "constructor", "initializ", "initialis", "init", "instance", "object",
+                                "new", "setup"})
+
+
+def subject_for(
+    repo: Repo,
+    chunk: Chunk,
+    card: FactsCard,
+    *,
+    reason: str | None = None,
+    shown: Iterable[str] = (),
+    source: str | None = None,
+) -> Subject:
+    """The Subject of a text about chunk. reason: the tour's reason line for it;
+    shown: the summaries its prompt showed; source: its source text (read when None)."""
+    code = source if source is not None else repo.chunk_source(chunk)
+    card_text = _card_text(card)
+    kind_words = {"class", "method", "function", "module", "script", "block", str(chunk.kind)} | _EMPTY_VERBS
+    if chunk.name == "__init__":
+        kind_words |= _CONSTRUCTOR_WORDS
+    # The file's name too: "Main function for cli.py" says no more than the tour's heading.
+    restated = {stem(w) for w in split_words(f"{chunk.qualname} {chunk.path} {reason or ''}")} | kind_words
+    ids = {chunk.id}
+    if chunk.kind is ChunkKind.CLASS:
+        ids.add(f"{chunk.id}.__init__")
+    callers = {e.source for e in repo.graph.callers(chunk.id) if e.kind in (EdgeKind.CALLS, EdgeKind.INSTANTIATES)}
+    for other in ids:
+        callers |= {e.source for e in repo.graph.callers(other) if e.kind in (EdgeKind.CALLS, EdgeKind.INSTANTIATES)}
+    return Subject(
+        name=chunk.name if chunk.kind is not ChunkKind.MODULE else chunk.id.rsplit(".", 1)[-1],
+        ids=frozenset(ids),
+        kind=str(chunk.kind),
+        vocabulary=frozenset(content_words(card_text, _PLAIN)),
+        context=frozenset(content_words(" ".join([code, card_text, reason or "", chunk.path, *shown]))),
+        restated=frozenset(restated),
+        source_names=frozenset(_IDENT.findall(code)) | {chunk.name},
+        callers=frozenset(callers),
+        relations=relations(repo),
+    )
+
+
+def subject_of_names(name: str, kind: str, parts: Iterable[str], context: Iterable[str] = ()) -> Subject:
+    """The Subject of a text about something that is not one chunk (a package, the
+    repository): what it is made of (parts: names and their summaries)."""
+    vocabulary = content_words(" ".join([name, *parts]), _PLAIN)
+    return Subject(
+        name=name,
+        ids=frozenset(),
+        kind=kind,
+        vocabulary=frozenset(vocabulary),
+        context=frozenset(content_words(" ".join([name, *parts, *context]))),
+        restated=frozenset({stem(w) for w in split_words(name)} | {kind}),
+    )
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def check(
+    text: str,
+    subject: Subject,
+    *,
+    examples: Sequence[str] = (),
+    shown: Mapping[str, str] | None = None,
+    prefix: str = "",
+) -> tuple[str, ...]:
+    """Why `text` must not be shown as a text about `subject`, in words for a reader;
+    empty when it passes. examples: the worked examples of the prompt (their whole
+    text: code and answers); shown: label -> summary for the summaries the prompt
+    showed (a text that repeats one copied it); prefix: the words the prompt put in
+    the model's mouth (the unit's name), which are not the model's own."""
+    answer = text.strip()
+    own = answer.removeprefix(prefix.strip()).strip() if prefix.strip() else answer
+    words = split_words(own)
+    if not own:
+        return ("empty",)
+    if len(words) < MIN_WORDS:
+        return (f"too short ({len(words)} word{'s' if len(words) != 1 else ''})",)
+    reasons: list[str] = []
+    degenerate = _degenerate(own, words)
+    if degenerate is not None:
+        return (degenerate,)
+    copy = _repeated(own, examples, shown or {})
+    if copy is not None:
+        return (copy,)
+    found = content_words(own)
+    borrowed = found & example_vocabulary(tuple(examples))
+    leaked = sorted(borrowed - overlap(borrowed, subject.context))
+    if leaked:
+        reasons.append("took " + _names(leaked) + " from a worked example of the prompt, not from the code")
+    if subject.vocabulary and not overlap(content_words(own, _PLAIN), subject.vocabulary):
+        reasons.append("off topic: it shares no word with the code's names, parameters, callees or docstring")
+    elif not {stem(w) for w in words if w not in _FUNCTION_WORDS and not w.isdigit()} - subject.restated:
+        reasons.append("restates the name" + (" and the reason line" if subject.kind not in ("package", "repository") else "")
+                       + " and adds nothing")
+    reasons += _wrong_kind(answer, subject)
+    reasons += _wrong_relations(answer, subject)
+    return tuple(reasons)
+
+
+def _names(words: Sequence[str]) -> str:
+    return ", ".join(f"“{w}”" for w in words[:4]) + (f" and {len(words) - 4} more" if len(words) > 4 else "")
+
+
+def _repeated(text: str, examples: Sequence[str], shown: Mapping[str, str]) -> str | None:
+    repeat = find_repeat(text, [*examples, *shown.values()])
+    if repeat is None:
+        return None
+    share = f"{repeat.share:.0%} of its {REPEAT_NGRAM}-word phrases"
+    said = next((label for label, summary in shown.items() if summary == repeat.reference), None)
+    if said is not None and repeat.reference not in examples:
+        return f"repeated what the prompt said about {said} ({share})"
+    return f"repeated a worked example of the prompt ({share})"
+
+
+def _degenerate(text: str, words: list[str]) -> str | None:
+    for token in re.findall(r"[A-Za-z0-9_.]+", text):
+        parts = [p for p in re.split(r"[._]", token) if p]
+        dotted = [p for p in token.split(".") if p]
+        stutters = any(a == b for a, b in pairwise(dotted))
+        if len(token) > RUNAWAY_CHARS or stutters or any(parts.count(p) >= RUNAWAY_REPEATS for p in set(parts)):
+            return f"degenerate: a runaway identifier ({token[:40]}{'...' if len(token) > 40 else ''})"
+    prose = re.sub(r"`[^`]*`", " ", text)
+    if re.search(r"\s=\s|==|\)\s*:|^\s*(?:def|class|return|import)\s", prose):
+        return "degenerate: it is code, not a sentence"
+    grams: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - LOOP_NGRAM + 1):
+        gram = tuple(words[i : i + LOOP_NGRAM])
+        grams[gram] = grams.get(gram, 0) + 1
+        if grams[gram] >= LOOP_TIMES:
+            return f"degenerate: “{' '.join(gram)}” comes round {LOOP_TIMES} times"
+    if len(words) >= DIVERSE_MIN and len(set(words)) < DIVERSE_SHARE * len(words):
+        return "degenerate: it repeats the same few words"
+    if text.endswith(" ..."):
+        return "degenerate: it went round in a loop and was cut"
+    return None
+
+
+_NAME = r"`[^`\n]{1,80}`|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?:\(\))?|[A-Za-z]*_[A-Za-z0-9_]+(?:\(\))?|[A-Za-z_][A-Za-z0-9_]*\(\)"
+_PASSIVE = re.compile(
+    rf"(?P<a>{_NAME})\s+(?:is|are|gets|get)\s+(?:\w+\s+)?(?:called|invoked|instantiated|created|constructed|run)\s+(?:by|from|in|when)\s+(?P<b>{_NAME})"
+)
+_ACTIVE = re.compile(
+    rf"(?:(?P<a>{_NAME})|\b(?P<pronoun>[Ii]t|[Tt]his|[Ww]hich|[Tt]hen|[Aa]nd|[Aa]lso|[Ff]irst|[Ff]inally))\s+"
+    rf"(?:(?:then|also|first|finally|simply|just)\s+)?(?:calls|invokes|instantiates)\s+(?P<b>{_NAME})"
+)
+_KIND = re.compile(
+    r"^\W*`?[\w.]+`?(?:\(\))?\s+is\s+(?:a|an|the)\s+(?:[`\w.]+\s+){0,3}?(?P<what>class|object|module|function|method|tensor|array)\b"
+)
+_WRONG_KIND = {
+    "function": {"class", "object", "module", "tensor", "array"},
+    "method": {"class", "object", "module", "tensor", "array"},
+    "class": {"function", "method", "module", "tensor", "array"},
+    "module": {"class", "function", "method", "object", "tensor", "array"},
+}
+
+
+def _wrong_kind(text: str, subject: Subject) -> list[str]:
+    match = _KIND.match(text)
+    if match is None or match.group("what") not in _WRONG_KIND.get(subject.kind, ()):
+        return []
+    what = match.group("what")
+    return [f"calls the {subject.kind} `{subject.name}` a{'n' if what[0] in 'aeiou' else ''} {what}"]
+
+
+def _is_subject(mention: str, subject: Subject) -> bool:
+    name = mention.strip("`").removesuffix("()").removeprefix("self.")
+    return name == subject.name or any(i == name or i.endswith("." + name) for i in subject.ids)
+
+
+def _wrong_relations(text: str, subject: Subject) -> list[str]:
+    """Call relations the text asserts that the facts contradict."""
+    if subject.relations is None:
+        return []
+    found: list[str] = []
+    for sentence in _SENTENCE.split(text):
+        claims = [(m.group("b"), m.group("a")) for m in _PASSIVE.finditer(sentence)]
+        for m in _ACTIVE.finditer(sentence):
+            claims.append((m.group("a") or "", m.group("b")))
+        for caller, callee in claims:
+            why = _contradiction(caller, callee, subject)
+            if why is not None and why not in found:
+                found.append(why)
+    return found
+
+
+def _contradiction(caller: str, callee: str, subject: Subject) -> str | None:
+    """Why "caller calls callee" is false by the facts, or None (true or unknown). An
+    empty caller is the unit itself ("It calls `f`")."""
+    rel = subject.relations
+    assert rel is not None  # checked by the caller
+    shown_caller, shown_callee = caller.strip("`") or subject.name, callee.strip("`")
+    caller_is_unit = not caller or _is_subject(caller, subject)
+    callee_is_unit = _is_subject(callee, subject)
+    if caller_is_unit and callee_is_unit:
+        return None
+    if caller_is_unit:
+        name = shown_callee.removesuffix("()").rsplit(".", 1)[-1]
+        if name and name not in subject.source_names:
+            return f"says `{subject.name}` calls `{shown_callee}`, which its code never names"
+        return None
+    callers = rel.resolve(caller)
+    if callee_is_unit:
+        if not callers or callers & subject.callers:
+            return None
+        if any(rel.has_call(i, c) for i in subject.ids for c in callers):
+            return f"says `{shown_caller}` calls `{subject.name}`, but it is `{subject.name}` that calls `{shown_caller}`"
+        return None
+    callees = rel.resolve(callee)
+    if not callers or not callees:
+        return None
+    forward = any(rel.has_call(a, b) for a in callers for b in callees)
+    backward = any(rel.has_call(b, a) for a in callers for b in callees)
+    if backward and not forward:
+        return f"says `{shown_caller}` calls `{shown_callee}`, but it is `{shown_callee}` that calls `{shown_caller}`"
+    return None

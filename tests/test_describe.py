@@ -1,0 +1,100 @@
+"""describe: the static description of the example's chunks, word for word (what
+`--no-llm` shows and every rejected model text is replaced with)."""
+
+from __future__ import annotations
+
+import pytest
+
+from localread.describe import describe
+from localread.facts import facts_card
+from localread.repo.analysis import analyze
+from tests.helpers import EXAMPLE, write_repo
+
+
+@pytest.fixture(scope="module")
+def repo():
+    return analyze(EXAMPLE)
+
+
+def said(repo, chunk_id: str) -> str:
+    return describe(repo, repo.chunks[chunk_id], facts_card(repo, chunk_id))
+
+
+@pytest.mark.parametrize(
+    ("chunk_id", "expected"),
+    [
+        (
+            "segmenter.predictor.Segmenter.predict",
+            ("Masks and quality scores for one clicked point. Calls `ResizeLongestSide.apply_coords`, "
+            "`PromptEncoder.forward`, `MaskDecoder.forward` and `_postprocess`. Uses `torch.as_tensor`. "
+            "Raises `RuntimeError` if `self.features is None`. Returns `masks[0].numpy(), scores[0].numpy()`."),
+        ),
+        (
+            "segmenter.modeling.encoder.ImageEncoder.forward",
+            "For each `block` in `self.blocks`, calls `Block.forward`. Uses `torch.nn.Conv2d`. Returns `self.neck(x)`.",
+        ),
+        (
+            "segmenter.modeling.build._build",
+            ("Builds a `PromptedSegmentationModel`, an `ImageEncoder`, a `PromptEncoder` and a `MaskDecoder`. "
+            "Uses `torch.nn.Module.load_state_dict` and `torch.load`. Returns `model`, a `PromptedSegmentationModel`."),
+        ),
+        (
+            "segmenter.modeling.build.build_model",
+            ("Build a registered model by name and optionally load weights. Calls `_build`. Raises `KeyError` if "
+            "`name not in MODEL_REGISTRY`. Returns `MODEL_REGISTRY[name](checkpoint=checkpoint)`, a "
+            "`PromptedSegmentationModel`."),
+        ),
+        (
+            "segmenter.modeling.decoder.MaskDecoder",
+            ("A subclass of `nn.Module`. Built from `width` and `num_masks`. Its method is `forward`, with the "
+            "helper `_masks_from_tokens`."),
+        ),
+        ("scripts.demo", "Segment the object under a clicked point and save the mask. Defines `parse_args` and `main`."),
+        ("scripts.demo.__main__", "When the file is run as a script, calls `main`."),
+    ],
+)
+def test_the_examples_descriptions(repo, chunk_id: str, expected: str) -> None:
+    assert said(repo, chunk_id) == expected
+
+
+def test_every_chunk_gets_a_description_that_names_only_real_code(repo) -> None:
+    from localread.grounding import repo_identifiers, unverified_names
+
+    known = repo_identifiers(repo)
+    for chunk_id in repo.chunks:
+        text = said(repo, chunk_id)
+        assert text.strip() and text.endswith("."), chunk_id
+        assert unverified_names(text, known) == [], (chunk_id, text)
+
+
+def test_empty_code_is_said_to_be_empty(tmp_path) -> None:
+    write_repo(tmp_path, {"m.py": "class Empty:\n    pass\n\ndef nothing():\n    pass\n"})
+    repo = analyze(tmp_path)
+    assert said(repo, "m.Empty") == "The class `Empty` has no code of its own."
+    assert said(repo, "m.nothing") == "`nothing` calls nothing and returns nothing that the code names."
+
+
+def test_a_docstring_that_opens_with_a_section_is_no_summary(tmp_path) -> None:
+    # tqdm's `cli.main` and `EMA.__call__` begin with "Parameters" over dashes: their
+    # description used to start "Parameters ---------- x : float ...".
+    write_repo(tmp_path, {"pkg/__init__.py": "", "pkg/ema.py": '''
+        class EMA:
+            def update(self, x=None):
+                """
+                Parameters
+                ----------
+                x  : float
+                """
+                if self.smooth:  # moving average only
+                    self.step(x)
+
+            def step(self, x):
+                self.last = x
+        ''', "pkg/__main__.py": "from .ema import EMA\n\nEMA().update()\n"})
+    repo = analyze(tmp_path)
+    assert facts_card(repo, "pkg.ema.EMA.update").docstring is None
+    # The comment is no part of the condition.
+    assert said(repo, "pkg.ema.EMA.update") == "If `self.smooth`, calls `step`."
+    # A module of top-level code says what it runs.
+    assert said(repo, "pkg.__main__") == (
+        "Imports `pkg.ema`, and at import builds an `EMA`, calls `EMA.update`; it defines nothing of its own.")
