@@ -8,9 +8,20 @@ EXAMPLE ?= examples/segment_demo
 LOCK   := constraints.txt
 LOCKENV := .lock-venv
 
-.PHONY: setup demo test test-fast bench lint clean lock
+.PHONY: setup browser demo test test-fast bench lint clean lock
 
 setup: $(STAMP)
+
+# What the browser tests need besides the venv (playwright comes with the dev extra):
+# Debian's chromium (installed by .ci/run) and the Mermaid parser, from npm into an
+# ignored folder at a pinned version. The tests fail, never skip, without them.
+MERMAID_VERSION := 11.17.2
+MERMAID := .browser/node_modules/mermaid/dist/mermaid.min.js
+
+browser: $(MERMAID)
+
+$(MERMAID):
+	npm install --no-audit --no-fund --silent --prefix .browser mermaid@$(MERMAID_VERSION)
 
 # Every package at the exact version of constraints.txt (build dependencies of
 # llama-cpp-python's source build included, through PIP_CONSTRAINT), so a fresh
@@ -36,10 +47,10 @@ lock:
 demo: setup
 	$(BIN)/localread tour $(EXAMPLE)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not model"
 
 bench: setup
@@ -53,4 +64,4 @@ lint: setup
 	$(BIN)/python -m ruff check localread tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOCKENV) build *.egg-info
+	rm -rf $(VENV) $(LOCKENV) .browser build *.egg-info
