@@ -8,7 +8,7 @@ EXAMPLE ?= examples/segment_demo
 LOCK   := constraints.txt
 LOCKENV := .lock-venv
 
-.PHONY: setup browser demo test test-fast bench lint clean lock
+.PHONY: setup browser screenshot demo test test-fast bench lint clean lock
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ lock:
 	{ echo "# Exact versions for make setup (CPython 3.11, Linux). Regenerate: make lock"; \
 	  $(LOCKENV)/bin/python -m pip freeze --all --exclude localread; } > $(LOCK)
 	rm -rf $(LOCKENV) build
+
+# docs/report.png, the README's screenshot of `localread report examples/segment_demo`.
+screenshot: setup
+	$(BIN)/python docs/screenshot.py
 
 demo: setup
 	$(BIN)/localread tour $(EXAMPLE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -26,6 +27,7 @@ from localread.data import Explanation
 
 if TYPE_CHECKING:
     from localread.config import Settings
+    from localread.paper.steps import StepSection
     from localread.repo.analysis import Repo
     from localread.repo.tour import Tour
 
@@ -40,6 +42,8 @@ def tour_command(
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="The step budget (default 40; a class and its constructor count as one).")] = None,
     max_lines: Annotated[int | None, typer.Option("--max-lines", help="A budget of lines to read too (default: none).")] = None,
     everything: Annotated[bool, typer.Option("--all", help="The whole reading tree: no budget, no depth limit.")] = False,
+    paper: Annotated[Path | None, typer.Option("--paper", help="A paper (.pdf, .md, .txt, .tex): under each step, the sections it implements.", readable=False)] = None,
+    codetour: Annotated[Path | None, typer.Option("--codetour", help="Also write the tour as a CodeTour file (VS Code), e.g. REPO/.tours/localread.tour.", readable=False)] = None,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
     n_gpu_layers: GpuOpt = None,
@@ -47,7 +51,7 @@ def tour_command(
 ) -> None:
     """Walk REPO from an entry point to its core, in the order a person should read it."""
     from localread.render import json as render_json
-    from localread.render import terminal
+    from localread.render import safe, terminal
     from localread.repo.tour import build_tour, pick_entry
 
     settings = command_settings(
@@ -62,26 +66,41 @@ def tour_command(
     )
     steps = [s.id for s in tour.steps]
     stored = stored_summaries(settings, result, steps + callees_of(result, steps))
+    paper_name, sections = None, None
+    if paper is not None:
+        from localread.paper.steps import paper_for_steps
+
+        paper_name, sections = paper_for_steps(result, paper, steps)
+    explanations: dict[str, Explanation] = {}
     if not no_llm:
         run_supervised(
-            lambda: _narrate(result, tour, settings, stored, json_out=json_out),
+            lambda: explanations.update(_narrate(result, tour, settings, stored, sections, json_out=json_out)),
             what="narrating the tour", after_crash="`localread tour --no-llm` shows it without the model",
         )
     elif json_out:
-        print_json(render_json.tour_json(result, tour, {}, stored))
+        print_json(render_json.tour_json(result, tour, {}, stored, sections))
     else:
-        terminal.render_tour(result, tour, stored)
+        terminal.render_tour(result, tour, stored, sections)
+    if codetour is not None:
+        from localread.render.codetour import codetour as tour_document
+        from localread.render.codetour import write_codetour
+
+        told = {**stored, **{i: e.narrative for i, e in explanations.items() if e.narrative}}
+        write_codetour(codetour, tour_document(result, tour, told, sections, paper_name))
+        terminal.stderr.print(f"codetour: {safe.plain(codetour)}", markup=False)
 
 
-def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str], *, json_out: bool) -> None:
-    """The narrated tour: streamed to the terminal step by step, or printed as JSON."""
+def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str],
+             sections: dict[str, tuple[StepSection, ...]] | None, *, json_out: bool) -> dict[str, Explanation]:
+    """The narrated tour: streamed to the terminal step by step, or printed as JSON;
+    returns the explanations."""
     from localread.explain import narrate_tour
     from localread.llm.engine import open_engine
     from localread.render import json as render_json
     from localread.render import terminal
 
     with open_engine(settings) as engine:
-        printer = None if json_out else terminal.TourPrinter(repo, tour)
+        printer = None if json_out else terminal.TourPrinter(repo, tour, sections)
         explanations: dict[str, Explanation] = narrate_tour(
             repo, tour, engine, max_tokens=settings.max_tokens,
             summaries=stored,
@@ -92,7 +111,8 @@ def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str],
     if printer:
         printer.finish()
     if json_out:
-        print_json(render_json.tour_json(repo, tour, explanations, stored))
+        print_json(render_json.tour_json(repo, tour, explanations, stored, sections))
+    return explanations
 
 
 def register(app: typer.Typer) -> None:

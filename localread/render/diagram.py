@@ -27,6 +27,7 @@ ROW = 30  # px between rows
 INDENT = 26  # px per depth level
 NODE_H = 22
 CHAR_W = 7.2  # px per character of the 12px monospace labels
+META_W = 6.7  # ...and of the 11px ones after each box
 PAD = 10
 
 
@@ -62,11 +63,14 @@ def tour_svg(repo: Repo, tour: Tour, href: Callable[[int, Step], str], *, title:
     orders = call_orders(tour)
     labels = [f"{i}. {one_line(step_label(repo, s))}" for i, s in enumerate(tour.steps, 1)]
     widths = [len(label) * CHAR_W + 2 * PAD for label in labels]
-    width = max((PAD + s.depth * INDENT + w + 160 for s, w in zip(tour.steps, widths, strict=True)), default=200)
+    metas = [f"{s.kind} · depth {s.depth} · {one_line(s.path)}:{s.start}" for s in tour.steps]
+    width = max(
+        (_x(s) + w + 8 + len(m) * META_W + PAD for s, w, m in zip(tour.steps, widths, metas, strict=True)), default=200
+    )
     height = ROW * len(tour.steps) + 2 * PAD
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="tour" role="img" width="{width:.0f}" '
-        f'height="{height}" viewBox="0 0 {width:.0f} {height}">',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" class="tour" role="img" width="{width:.0f}" '
+        f'height="{height}" viewBox="0 0 {width:.0f} {height}">'),
         f"<title>{html_text(title)}</title>",
     ]
     for i, step in enumerate(tour.steps):
@@ -83,7 +87,7 @@ def tour_svg(repo: Repo, tour: Tour, href: Callable[[int, Step], str], *, title:
         )
     for i, (step, label, w) in enumerate(zip(tour.steps, labels, widths, strict=True)):
         x, y = _x(step), _y(i)
-        kind = html_text(f"{step.kind} · depth {step.depth} · {step.path}:{step.start}")
+        kind = html_text(metas[i])
         parts.append(
             f'<a class="node" href="{html_text(href(i + 1, step))}" data-step="{i + 1}">'
             f'<rect x="{x:.0f}" y="{y}" rx="4" width="{w:.0f}" height="{NODE_H}" class="{html_text(step.kind)}" />'

@@ -41,7 +41,6 @@ from localread.repo.rank import core_symbols
 from localread.sentences import first_sentence
 
 if TYPE_CHECKING:
-    from localread.paper import Alignment
     from localread.paper.steps import StepSection
     from localread.repo.model import Repo
     from localread.repo.tour import Tour
@@ -234,8 +233,8 @@ def _told_html(site: Site, chunk_id: str, what: str = "Summary") -> list[str]:
     if told is None or not told.text:
         hint = "no explanation yet: `localread summarize` writes one for every chunk"
         return [f'<p class="told pending"><b>{what}:</b> <i>{html_text(hint)}</i></p>']
-    out = [f'<p class="told"><b>{what}</b> <span class="source">({html_text(told.source)})</span>: '
-           f"{html_text(one_line(told.text))}</p>"]
+    out = [(f'<p class="told"><b>{what}</b> <span class="source">({html_text(told.source)})</span>: '
+           f"{html_text(one_line(told.text))}</p>")]
     if told.unverified:
         names = ", ".join(f"<code>{html_text(n)}</code>" for n in told.unverified)
         out.append(f'<p class="unverified">⚠ unverified: {names} (not found in the code)</p>')
@@ -321,8 +320,8 @@ def _index(site: Site, links: _Links) -> str:
 
 def _symbols(site: Site, links: _Links) -> list[str]:
     out = ['<section id="search"><h2>Symbols</h2>',
-           '<p><input id="filter" type="search" placeholder="filter symbols, e.g. forward" autocomplete="off"> '
-           '<span id="filter-count" class="meta"></span></p>', '<ul id="symbols">']
+           ('<p><input id="filter" type="search" placeholder="filter symbols, e.g. forward" autocomplete="off"> '
+           '<span id="filter-count" class="meta"></span></p>'), '<ul id="symbols">']
     for chunk in site.repo.chunks.values():
         if chunk.kind is ChunkKind.MODULE:
             continue
@@ -345,9 +344,9 @@ def _step(site: Site, links: _Links, t: int, tour: Tour, i: int, step: Step) -> 
         nav.append(f'<a href="t{t}-{i + 1:03d}.html" id="next">step {i + 1} →</a>')
     body = [f'<p class="nav">{" · ".join(nav)}</p>',
             f"<h1>Step {i}: <code>{html_text(step_label(repo, step))}</code></h1>",
-            f'<p class="meta">{html_text(step.kind)} · depth {step.depth} · '
+            (f'<p class="meta">{html_text(step.kind)} · depth {step.depth} · '
             f'{html_text(f"{step.path}:{step.start}-{step.end}")}'
-            f' · <a href="{links.chunk(step.id, 1) or "#"}">in its module</a></p>',
+            f' · <a href="{links.chunk(step.id, 1) or "#"}">in its module</a></p>'),
             f'<p class="reason"><i>{html_text(step.reason)}</i></p>']
     index = {s.id: n for n, s in enumerate(tour.steps, 1)}
     parent = tour.parents.get(step.id)
@@ -377,8 +376,8 @@ def _sections_html(site: Site, chunk_id: str) -> list[str]:
         f"<li>{html_text(s.title)} <span class=\"meta\">score {s.score:.2f}"
         f"{'; ' + html_text(s.why) if s.why else ''}</span></li>" for s in sections
     )
-    return [f'<div class="paper"><h2>In the paper</h2><p class="meta">{html_text(site.paper)}: the sections '
-            f"this step implements</p><ul>{items}</ul></div>"]
+    return [(f'<div class="paper"><h2>In the paper</h2><p class="meta">{html_text(site.paper)}: the sections '
+            f"this step implements</p><ul>{items}</ul></div>")]
 
 
 def _facts(repo: Repo, chunk_id: str, tour: Tour | None = None) -> FactsCard | None:

@@ -107,9 +107,11 @@ def render_map(repo: Repo, top: int) -> None:
     )
 
 
-def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> Tree:
+def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None,
+              sections: dict[str, tuple] | None = None) -> Tree:
     """The steps as a tree, each under the step that calls it, with its reason and,
-    when an earlier `summarize` stored one for its unchanged code, its summary."""
+    when an earlier `summarize` stored one for its unchanged code, its summary; with a
+    paper (`sections`: chunk id -> paper.steps.StepSection), the sections it implements."""
     summaries = summaries or {}
     root = Tree(f"[bold]reading tour from {safe.term(tour.entry.path)}[/bold]")
     nodes: dict[str | None, Tree] = {}
@@ -120,6 +122,8 @@ def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -
         node.add(f"[italic]{_escape(step.reason)}[/italic]")
         if summaries.get(step.id):
             node.add(f"[dim]summarize said:[/dim] {_escape(summaries[step.id])}")
+        if sections and sections.get(step.id):
+            node.add(paper_line(sections[step.id]))
         nodes[step.id] = node
     return root
 
@@ -128,8 +132,14 @@ def tour_tree(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -
 PRUNED_SHOWN = 10
 
 
-def render_tour(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None) -> None:
-    stdout.print(tour_tree(repo, tour, summaries))
+def paper_line(sections: tuple) -> str:
+    """Rich markup naming the paper sections a step implements (titles escaped)."""
+    return "[magenta]in the paper:[/magenta] " + "; ".join(f"{_escape(s.title)} [dim]({s.score:.2f})[/dim]" for s in sections)
+
+
+def render_tour(repo: Repo, tour: Tour, summaries: dict[str, str] | None = None,
+                sections: dict[str, tuple] | None = None) -> None:
+    stdout.print(tour_tree(repo, tour, summaries, sections))
     if not tour.pruned:
         return
     cuts = {p.cut for p in tour.pruned}
@@ -234,15 +244,18 @@ def rejected_text(explanation) -> str:
 class TourPrinter:
     """Prints a narrated tour step by step while the model streams."""
 
-    def __init__(self, repo: Repo, tour: Tour) -> None:
+    def __init__(self, repo: Repo, tour: Tour, sections: dict[str, tuple] | None = None) -> None:
         self.repo = repo
         self.tour = tour
+        self.sections = sections or {}
         stdout.print(f"[bold]reading tour from {_escape(tour.entry.path)}[/bold] ({len(tour.steps)} steps)")
 
     def step(self, n: int, step) -> None:
         indent = "  " * step.depth  # the depth of a step is its place in the tree
         stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {_escape(step.path)}:{step.start}-{step.end}[/dim]")
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
+        if self.sections.get(step.id):
+            stdout.print(indent + paper_line(self.sections[step.id]))
 
     def done(self, explanation) -> None:
         if not explanation.narrative and explanation.rejected:
