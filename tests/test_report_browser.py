@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from localread.cli import app
 from tests.browser import mermaid_js, offline_page, pixel_variance
 from tests.helpers import EXAMPLE
-from tests.test_hostile_output import hostile_repo
+from tests.test_hostile_output import hostile_repo, write_hostile_report
 
 runner = CliRunner()
 
@@ -112,6 +112,40 @@ def test_hostile_code_is_inert_in_the_browser(tmp_path: Path) -> None:
         raw = html_file.read_text(encoding="utf-8")
         assert "\x1b" not in raw and "\u202e" not in raw
         assert "<script>alert" not in raw and "<img src=x" not in raw
+
+
+def test_summarize_html_with_hostile_model_text_is_inert_in_the_browser(tmp_path: Path) -> None:
+    """summarize writes the same site; a model answer holding <script>, an onerror
+    image, a tracker image and a javascript: link runs, loads and links nothing."""
+    _, out = write_hostile_report(tmp_path)
+    with offline_page(out) as (page, refused):
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        for html_file in sorted(out.rglob("*.html")):
+            page.goto(html_file.as_uri())
+        page.goto((out / "modules" / "tinyseg.model.html").as_uri())
+        assert "Masks pixels <script>alert(6)</script> with <img src=x onerror=alert(7)>" in page.locator("main").inner_text()
+        assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+    assert dialogs == [] and refused == []
+
+
+def test_codetour_patterns_are_javascript_regexps_matching_their_line(tmp_path: Path) -> None:
+    """CodeTour builds a JavaScript RegExp from `pattern`: each one compiles (with and
+    without the u flag) and matches its step's line, on the example and on hostile names."""
+    checks = []
+    for repo_dir, entry in ((EXAMPLE, None), (hostile_repo(tmp_path), "scripts/demo.py")):
+        tour_file = tmp_path / f"{repo_dir.name}.tour"
+        args = ["tour", str(repo_dir), "--no-llm", "--codetour", str(tour_file)] + (["--entry", entry] if entry else [])
+        assert runner.invoke(app, args).exit_code == 0
+        for step in json.loads(tour_file.read_text())["steps"]:
+            line = (repo_dir / step["file"]).read_text().split("\n")[step["line"] - 1]
+            checks.append([step["pattern"], line])
+    with offline_page(tmp_path) as (page, _refused):
+        page.goto("about:blank")
+        results = page.evaluate(
+            "(checks) => checks.map(([p, line]) => new RegExp(p).test(line) && new RegExp(p, 'u').test(line))", checks
+        )
+    assert results == [True] * len(checks), [c for c, ok in zip(checks, results, strict=True) if not ok]
 
 
 def test_mermaid_in_the_markdown_report_parses(tmp_path: Path) -> None:

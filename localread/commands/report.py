@@ -31,7 +31,7 @@ def report_command(
     offline: OfflineOpt = False,
 ) -> None:
     """Write REPO's report as a static HTML site that opens from file:// offline."""
-    from localread.render import html, markdown, terminal
+    from localread.render import html, markdown, safe, terminal
     from localread.repo.tour import build_tour, pick_entry
     from localread.runlock import run_lock
     from localread.summarize.job import default_out_dir
@@ -54,7 +54,7 @@ def report_command(
     with run_lock(settings, result.root):
         markdown.claim_out_dir(out_dir, result.root)
         html.write_site(site, out_dir)
-    terminal.stdout.print(f"report: {out_dir / 'index.html'}", markup=False, highlight=False)
+    terminal.stdout.print(safe.plain(f"report: {out_dir / 'index.html'}"), markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
