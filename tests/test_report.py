@@ -171,7 +171,12 @@ def test_hostile_text_is_inert_in_html_codetour_and_terminal(tmp_path: Path) -> 
         "# <script>alert(5)</script> Encoder &amp; [x](javascript:alert(9))\n\nThe Encoder forward encodes.\n",
         encoding="utf-8",
     )
+    (repo / "tinyseg" / "entities.py").write_text(
+        'def tom():\n    """Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &#x3C;script&#x3E;"""\n', encoding="utf-8"
+    )
     out = report(repo, tmp_path / "site", "--entry", "scripts/demo.py", "--paper", str(paper))
+    entities = (out / "modules" / "tinyseg.entities.html").read_text()
+    assert "Tom &amp;amp; Jerry &amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt; &amp;#x3C;script&amp;#x3E;" in entities
     for page in out.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert_inert(text)
@@ -198,6 +203,11 @@ def test_hostile_text_is_inert_in_html_codetour_and_terminal(tmp_path: Path) -> 
         rendered = md.render(entry["description"])
         assert "<img" not in rendered and "<script" not in rendered and "href=\"javascript" not in rendered, rendered
     assert "<img src=x onerror=alert(4)>" in document["steps"][0]["title"]  # plain text, shown as is
+    # The paper's hostile titles reach the terminal and the CodeTour as visible text.
+    assert r"in the paper: Mask \x1b[2Jhead\u202e \x1b]0;pwned\x07" in shown.stdout
+    descriptions = " ".join(md.render(e["description"]) for e in document["steps"])
+    assert "Mask \\x1b[2Jhead\\u202e" in descriptions
+    assert "Encoder &amp;amp; x)" in descriptions  # the entity is shown, not decoded
 
     # The Markdown report's Mermaid blocks hold no markup of the names.
     _, summarized = write_hostile_report(tmp_path / "md")

@@ -91,6 +91,9 @@ def test_every_request_outside_the_folder_is_refused_and_seen(tmp_path: Path) ->
 
 def test_hostile_code_is_inert_in_the_browser(tmp_path: Path) -> None:
     repo = hostile_repo(tmp_path)
+    (repo / "tinyseg" / "entities.py").write_text(
+        'def tom():\n    """Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &#x3C;script&#x3E;"""\n', encoding="utf-8"
+    )
     out = make_report(repo, tmp_path / "site", "--entry", "scripts/demo.py")
     pages = sorted(out.rglob("*.html"))
     with offline_page(out) as (page, refused):
@@ -106,6 +109,8 @@ def test_hostile_code_is_inert_in_the_browser(tmp_path: Path) -> None:
         assert "[click here](javascript:alert(3))" in text
         assert "\\x1b]0;pwned\\x07" in text  # the escape shown, not sent
         assert page.title() == "module tinyseg.evil"
+        page.goto((out / "modules" / "tinyseg.entities.html").as_uri())
+        assert "Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &#x3C;script&#x3E;" in page.locator("main").inner_text()
     assert dialogs == []
     assert refused == [], refused
     for html_file in pages:
