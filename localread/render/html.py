@@ -23,7 +23,10 @@ files, so even an escaping slip could not run or load anything.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -184,9 +187,51 @@ def site_files(site: Site) -> dict[str, str]:
     for t, tour in enumerate(site.tours, 1):
         for i, step in enumerate(tour.steps, 1):
             files[step_page(t, i)] = _step(site, links, t, tour, i, step)
+    sources = _highlight_files(site.repo.root, sorted({site.repo.chunks[m].path for m in links.modules}))
     for module_id, page in links.modules.items():
-        files[page] = _module(site, links, module_id)
+        files[page] = _module(site, links, module_id, sources.get(site.repo.chunks[module_id].path))
     return files
+
+
+# Below this much source a second process costs more than it saves.
+PARALLEL_MIN_LINES = 20_000
+
+
+def _highlight_files(root: Path, paths: list[str]) -> dict[str, str | None]:
+    """Each file highlighted whole (None when it cannot be read again). Pygments holds
+    the GIL and is most of the site's time on a large repository (about 3,000 lines a
+    second), so large repositories are highlighted by forked processes (fork only:
+    nothing is re-imported and nothing of the repository ever is)."""
+    from localread.repo.analysis import usable_cores
+
+    jobs = min(usable_cores(), 8)
+    lines = sum(_line_count(root, p) for p in paths)
+    if jobs < 2 or lines < PARALLEL_MIN_LINES or "fork" not in multiprocessing.get_all_start_methods():
+        return {p: _highlight_file(root, p) for p in paths}
+    context = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            return dict(zip(paths, pool.map(_highlight_file, [root] * len(paths), paths, chunksize=4), strict=True))
+    except (OSError, BrokenProcessPool):  # no processes to be had: highlight here
+        return {p: _highlight_file(root, p) for p in paths}
+
+
+def _line_count(root: Path, path: str) -> int:
+    try:
+        with open(root / path, "rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def _highlight_file(root: Path, path: str) -> str | None:
+    from localread.repo.scan import read_source
+
+    try:
+        text = read_source(root, path).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    return _source_html(text, 1)
 
 
 def write_site(site: Site, out: Path) -> list[Path]:
@@ -428,7 +473,7 @@ def _facts_html(card: FactsCard | None, links: _Links, depth: int) -> list[str]:
 # --------------------------------------------------------------------------- module
 
 
-def _module(site: Site, links: _Links, module_id: str) -> str:
+def _module(site: Site, links: _Links, module_id: str, source: str | None) -> str:
     repo = site.repo
     module = repo.chunks[module_id]
     inside: list[Chunk] = [c for c in repo.chunks.values() if c.module == module_id and c.path == module.path and c.id != module_id]
@@ -446,13 +491,6 @@ def _module(site: Site, links: _Links, module_id: str) -> str:
         body += _facts_html(_facts(repo, chunk.id), links, 1)
         body.append("</section>")
     body.append("<h2>Source</h2>")
-    try:
-        from localread.repo.scan import read_source
-
-        text = read_source(repo.root, module.path).decode("utf-8", errors="replace")
-    except OSError as exc:
-        body.append(f"<p>The file could not be read again ({html_text(exc.strerror or exc)}).</p>")
-    else:
-        body.append(_source_html(text, 1))
+    body.append(source if source is not None else "<p>The file could not be read again.</p>")
     return _page(f"module {module_id}", body, 1)
 
