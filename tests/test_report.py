@@ -12,15 +12,25 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urldefrag
 
+import pytest
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from localread.cli import app
 from localread.render.diagram import call_orders, tour_mermaid
+from localread.render.safe import md_text
 from localread.repo.analysis import analyze
 from localread.repo.tour import build_tour, pick_entry
 from tests.helpers import EXAMPLE, FIXTURES
-from tests.test_hostile_output import CLEAR, RLO, TITLE, assert_inert, hostile_repo, write_hostile_report
+from tests.hostile import env_for, localread
+from tests.test_hostile_output import (
+    CLEAR,
+    RLO,
+    TITLE,
+    assert_inert,
+    hostile_repo,
+    write_hostile_report,
+)
 
 runner = CliRunner()
 PROTOMEM = FIXTURES / "paper_protomem"
@@ -212,5 +222,23 @@ def test_hostile_text_is_inert_in_html_codetour_and_terminal(tmp_path: Path) -> 
     # The Markdown report's Mermaid blocks hold no markup of the names.
     _, summarized = write_hostile_report(tmp_path / "md")
     index = (summarized / "index.md").read_text()
-    blocks = re.findall(r"```mermaid\n(.*?)```", index, re.S)
+    blocks = re.findall(r"```mermaid\n(.*?)```", index, re.DOTALL)
     assert blocks and all("<" not in b and "`" not in b for b in blocks)
+
+
+@pytest.mark.model
+def test_narrated_codetour_carries_the_models_explanations(tmp_path: Path, model_store: Path) -> None:
+    """As a subprocess, so the narration runs in the supervised child, which writes the file."""
+    tour_file = tmp_path / "narrated.tour"
+    run = localread("tour", str(EXAMPLE), "--max-steps", "3", "--json", "--codetour", str(tour_file),
+                    env=env_for(tmp_path), timeout=600)
+    assert run.rc == 0, run.stderr
+    steps = json.loads(run.stdout)["steps"]
+    document = json.loads(tour_file.read_text())
+    assert len(document["steps"]) == len(steps)
+    narrated = [s for s in steps if s["explanation"]]
+    assert narrated
+    for step, entry in zip(steps, document["steps"], strict=True):
+        if step["explanation"]:
+            assert md_text(step["explanation"], line_start=True) in entry["description"]
+    assert f"codetour: {tour_file}" in run.stderr

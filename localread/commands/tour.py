@@ -24,6 +24,7 @@ from localread.commands.common import (
 )
 from localread.commands.supervise import run_supervised
 from localread.data import Explanation
+from localread.errors import LocalreadError
 
 if TYPE_CHECKING:
     from localread.config import Settings
@@ -64,6 +65,8 @@ def tour_command(
         result, pick_entry(result, entry), max_depth=settings.max_depth, max_steps=settings.max_steps,
         max_lines=settings.max_lines, everything=everything,
     )
+    if codetour is not None and codetour.is_dir():  # before the model's minutes, not after
+        raise LocalreadError(f"--codetour {codetour}: is a folder; name the .tour file to write")
     steps = [s.id for s in tour.steps]
     stored = stored_summaries(settings, result, steps + callees_of(result, steps))
     paper_name, sections = None, None
@@ -71,23 +74,29 @@ def tour_command(
         from localread.paper.steps import paper_for_steps
 
         paper_name, sections = paper_for_steps(result, paper, steps)
-    explanations: dict[str, Explanation] = {}
-    if not no_llm:
-        run_supervised(
-            lambda: explanations.update(_narrate(result, tour, settings, stored, sections, json_out=json_out)),
-            what="narrating the tour", after_crash="`localread tour --no-llm` shows it without the model",
-        )
-    elif json_out:
-        print_json(render_json.tour_json(result, tour, {}, stored, sections))
-    else:
-        terminal.render_tour(result, tour, stored, sections)
-    if codetour is not None:
+
+    def write_tour_file(explanations: dict[str, Explanation]) -> None:
+        if codetour is None:
+            return
         from localread.render.codetour import codetour as tour_document
         from localread.render.codetour import write_codetour
 
         told = {**stored, **{i: e.narrative for i, e in explanations.items() if e.narrative}}
         write_codetour(codetour, tour_document(result, tour, told, sections, paper_name))
         terminal.stderr.print(f"codetour: {safe.plain(codetour)}", markup=False)
+
+    if not no_llm:
+        # In the supervised child, which holds the explanations: the file is written there.
+        run_supervised(
+            lambda: write_tour_file(_narrate(result, tour, settings, stored, sections, json_out=json_out)),
+            what="narrating the tour", after_crash="`localread tour --no-llm` shows it without the model",
+        )
+        return
+    if json_out:
+        print_json(render_json.tour_json(result, tour, {}, stored, sections))
+    else:
+        terminal.render_tour(result, tour, stored, sections)
+    write_tour_file({})
 
 
 def _narrate(repo: Repo, tour: Tour, settings: Settings, stored: dict[str, str],
