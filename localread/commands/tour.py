@@ -19,6 +19,7 @@ from localread.commands.common import (
     callees_of,
     command_settings,
     guarded,
+    paper_for_steps,
     print_json,
     stored_summaries,
 )
@@ -71,8 +72,6 @@ def tour_command(
     stored = stored_summaries(settings, result, steps + callees_of(result, steps))
     paper_name, sections = None, None
     if paper is not None:
-        from localread.paper.steps import paper_for_steps
-
         paper_name, sections = paper_for_steps(result, paper, steps)
 
     def write_tour_file(explanations: dict[str, Explanation]) -> None:

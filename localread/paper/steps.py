@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from localread.paper.align import Alignment
-    from localread.repo.model import Repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +42,3 @@ def step_sections(alignment: Alignment, ids: Iterable[str]) -> dict[str, tuple[S
                 found.setdefault(match.id, []).append(StepSection(section.title, match.score, match.why))
     return {cid: tuple(found[cid]) for cid in sorted(found)}
 
-
-def paper_for_steps(repo: Repo, paper_file: Path, ids: Iterable[str]) -> tuple[str, dict[str, tuple[StepSection, ...]]]:
-    """Read the paper, align it statically with the repository and keep the sections
-    of these steps: (the paper's name as shown, chunk id -> sections). Raises
-    LocalreadError when the paper cannot be read."""
-    from localread.paper import align, code_view, read_paper
-    from localread.render.terminal import warn_pages
-
-    paper = read_paper(paper_file)
-    warn_pages(paper_file, paper.skipped)
-    try:
-        name = paper_file.resolve().relative_to(repo.root).as_posix()
-    except ValueError:
-        name = paper_file.as_posix()
-    alignment = align(paper, code_view(repo), paper_name=name)
-    return name, step_sections(alignment, ids)
