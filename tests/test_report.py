@@ -242,3 +242,17 @@ def test_narrated_codetour_carries_the_models_explanations(tmp_path: Path, model
         if step["explanation"]:
             assert md_text(step["explanation"], line_start=True) in entry["description"]
     assert f"codetour: {tour_file}" in run.stderr
+
+
+def test_report_without_an_entry_point_and_bad_inputs(tmp_path: Path) -> None:
+    repo = tmp_path / "lib"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "__init__.py").write_text("def f():\n    return 1\n")
+    out = report(repo, tmp_path / "site")
+    assert "No entry point to start a tour from." in (out / "index.html").read_text()
+    assert not (out / "steps").exists() and (out / "modules" / "pkg.html").is_file()
+    for args, needle in ((["--entry", "nope.py"], "--entry nope.py: no such Python file"),
+                         (["--paper", str(tmp_path / "missing.pdf")], "missing.pdf: no such file")):
+        result = runner.invoke(app, ["report", str(EXAMPLE), "--out", str(tmp_path / "other"), *args])
+        assert result.exit_code == 1 and needle in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
