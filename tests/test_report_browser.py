@@ -11,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from localread.cli import app
+from localread.render.html import _page as html_page
 from tests.browser import mermaid_js, offline_page, pixel_variance
 from tests.helpers import EXAMPLE
 from tests.test_hostile_output import hostile_repo, write_hostile_report
@@ -113,6 +114,15 @@ def test_hostile_code_is_inert_in_the_browser(tmp_path: Path) -> None:
         assert "Tom &amp; Jerry &lt;b&gt;bold&lt;/b&gt; &#x3C;script&#x3E;" in page.locator("main").inner_text()
     assert dialogs == []
     assert refused == [], refused
+    # Under the escaping, the pages' CSP: an inline script that got in would not run.
+    probe = out / "probe.html"
+    probe.write_text(html_page("probe", ["<script>alert('inline')</script>", '<p id="p">probe</p>'], 0))
+    with offline_page(out) as (page, _refused):
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(probe.as_uri())
+        assert page.locator("#p").inner_text() == "probe"
+    assert dialogs == []
+    probe.unlink()
     for html_file in pages:
         raw = html_file.read_text(encoding="utf-8")
         assert "\x1b" not in raw and "\u202e" not in raw

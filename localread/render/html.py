@@ -51,8 +51,9 @@ if TYPE_CHECKING:
 
 ASSETS = ("style.css", "filter.js")
 CORE_LISTED = 15
-# No inline script, no fetch outside the folder: defence in depth under the escaping.
-CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'"
+# No inline script, nothing from the network: defence in depth under the escaping.
+# (`file:` besides 'self': Firefox gives each file:// page an origin of its own.)
+CSP = "default-src 'none'; script-src 'self' file:; style-src 'self' file:; img-src 'self' file:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +284,7 @@ def _told_html(site: Site, chunk_id: str, what: str = "Summary") -> list[str]:
     if told.unverified:
         names = ", ".join(f"<code>{html_text(n)}</code>" for n in told.unverified)
         out.append(f'<p class="unverified">⚠ unverified: {names} (not found in the code)</p>')
-    elif told.source not in ("static",):
+    elif told.source != "static":
         out.append('<p class="grounded">grounding: every identifier it names exists in the code</p>')
     return out
 
