@@ -85,6 +85,11 @@ def test_report_writes_a_site_whose_every_link_resolves_inside_it(tmp_path: Path
     assert checked > 500
     marker = json.loads((out / ".localread-report.json").read_text())
     assert {"index.html", "steps/t1-001.html", "modules/segmenter.modeling.build.html"} <= set(marker["files"])
+    listed = runner.invoke(app, ["report", str(EXAMPLE), "--out", str(out), "--json"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.stdout)
+    assert data["index"] == str(out / "index.html")
+    assert data["files"] == sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name[0] != ".")
     again = report(EXAMPLE, tmp_path / "again")
     assert {p.relative_to(out): p.read_bytes() for p in pages} == {
         p.relative_to(again): p.read_bytes() for p in sorted(again.rglob("*.html"))

@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from localread.commands.common import (
+    JsonOpt,
     OfflineOpt,
     RepoArg,
     analyze_repo,
     command_settings,
     guarded,
     paper_for_steps,
+    print_json,
     stored_summaries,
 )
 
@@ -29,6 +31,7 @@ def report_command(
     out: OutOpt = None,
     entry: Annotated[str | None, typer.Option("--entry", help="Start the reading path from this file (or module).")] = None,
     paper: PaperOpt = None,
+    json_out: JsonOpt = False,
     offline: OfflineOpt = False,
 ) -> None:
     """Write REPO's report as a static HTML site that opens from file:// offline."""
@@ -52,7 +55,11 @@ def report_command(
     out_dir = out if out is not None else default_out_dir(settings, result.root)
     with run_lock(settings, result.root):
         markdown.claim_out_dir(out_dir, result.root)
-        html.write_site(site, out_dir)
+        written = html.write_site(site, out_dir)
+    if json_out:
+        print_json({"repo": str(result.root), "out": str(out_dir), "index": str(out_dir / "index.html"),
+                    "files": sorted(p.relative_to(out_dir).as_posix() for p in written)})
+        return
     terminal.stdout.print(safe.plain(f"report: {out_dir / 'index.html'}"), markup=False, highlight=False, soft_wrap=True)
 
 
