@@ -485,7 +485,7 @@ def run_resolver(files: dict[str, bytes]) -> None:
             if tour is not None:
                 terminal.render_tour(repo, tour)
             if repo.chunks:
-                terminal.render_facts(facts_card(repo, next(reversed(repo.chunks)), tour))
+                terminal.render_facts(facts_card(repo, next(reversed(repo.chunks)), tour).to_json())
         finally:
             terminal.stdout = saved
         _visible(buffer.getvalue())

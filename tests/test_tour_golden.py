@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,34 +52,39 @@ def render(name: str) -> str:
     return "".join(line.rstrip() + "\n" for line in result.stdout.splitlines())
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_tour_output_matches_the_golden_file(name: str) -> None:
+def assert_matches(name: str, actual: str, *, what: str = "tour") -> None:
+    """Fail with the unified diff when `actual` is not tests/golden/<name>."""
     expected = (GOLDEN / name).read_text(encoding="utf-8")
-    actual = render(name)
     if actual != expected:
         diff = "".join(difflib.unified_diff(
             expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=f"tests/golden/{name}", tofile="tour now",
+            fromfile=f"tests/golden/{name}", tofile=f"{what} now",
         ))
-        pytest.fail(f"the tour changed; review the diff and regenerate (see this module's docstring):\n{diff}")
+        pytest.fail(f"the {what} changed; review the diff and regenerate (see the test module's docstring):\n{diff}")
 
 
-def regenerate() -> None:
-    GOLDEN.mkdir(exist_ok=True)
-    for name in sorted(CASES):
-        (GOLDEN / name).write_text(render(name), encoding="utf-8")
-        print(f"wrote tests/golden/{name}", file=sys.stderr)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_tour_output_matches_the_golden_file(name: str) -> None:
+    assert_matches(name, render(name))
 
 
-if __name__ == "__main__":
+def write_goldens(cases: dict[str, Callable[[], str]]) -> None:
+    """Write tests/golden/<name> for each case, run as the tests run them: no user
+    cache, config or stored summaries."""
     import os
     import tempfile
 
-    # Like the tests: no user cache, config or stored summaries.
+    GOLDEN.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         for var in list(os.environ):
             if var.startswith("LOCALREAD_"):
                 del os.environ[var]
         os.environ["LOCALREAD_CACHE_DIR"] = str(Path(home) / "cache")
         os.environ["LOCALREAD_CONFIG"] = str(Path(home) / "config.toml")
-        regenerate()
+        for name in sorted(cases):
+            (GOLDEN / name).write_text(cases[name](), encoding="utf-8")
+            print(f"wrote tests/golden/{name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    write_goldens({name: lambda name=name: render(name) for name in CASES})
