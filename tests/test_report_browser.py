@@ -176,6 +176,11 @@ def test_mermaid_in_the_markdown_report_parses(tmp_path: Path) -> None:
         # Every entry point: the hostile repository's include files named `<img ...>.py`, `a|b.py`, ...
         diagrams += [tour_mermaid(repo, build_tour(repo, pick_entry(repo, e.path))) for e in repo.entries]
     assert any("#60;img src#61;x onerror#61;alert#40;4#41;#62;" in d for d in diagrams)
+    # ...and those of the summarize report itself, as the golden file holds them.
+    golden = (Path(__file__).parent / "golden" / "summarize_segment_demo.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```mermaid\n(.*?)```", golden, re.DOTALL)
+    assert len(blocks) == len(re.findall(r"^### \d+\. From ", golden, re.MULTILINE)) == 3  # one per tour
+    diagrams += blocks
     for name in ("<img src=x onerror=alert(4)>", "a|b", 'q"uote', "evil`name", "[bold]loud", 'x"] --> y['):
         label = mermaid_label(name)
         assert not set(label) & set('<>"[]|`'), label
