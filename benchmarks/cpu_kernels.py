@@ -23,7 +23,7 @@ CHILD = r"""
 import json, sys, time
 import llama_cpp
 from pathlib import Path
-from localread.llm.engine import load_llama
+from localread.llm.native import load_llama
 from localread.llm.machine import physical_cores
 path, extra, n_prompt, n_gen = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])
 llm = load_llama(llama_cpp, Path(path), n_ctx=2048, n_threads=physical_cores(),

@@ -214,10 +214,10 @@ def _child(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import llama_cpp
 
-    from localread.llm.engine import _route_llama_logs, load_llama
     from localread.llm.machine import physical_cores
+    from localread.llm.native import load_llama, route_llama_logs
 
-    _route_llama_logs(llama_cpp, verbose=False)
+    route_llama_logs(llama_cpp, verbose=False)
     try:
         llm = load_llama(
             llama_cpp, args.model, n_ctx=512, n_threads=physical_cores(),

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from localread.data import Chunk, ChunkKind, EdgeKind, Step
 from localread.repo.analysis import Repo
+from localread.repo.choices import registry_choice
 from localread.repo.entries import EntryPoint, conftests, entry_runs, pytest_fixtures
 from localread.repo.graph import CallSite
 
@@ -169,24 +170,40 @@ class _Builder:
             out += [Edge(f, Via.FIXTURE, 1, note=chunk.name) for f in pytest_fixtures(chunk, self.chunks, self.graph, self.conftests)]
         scaffold = chunk.kind is ChunkKind.MAIN
         for site in self.graph.calls.get(chunk.id, []):
-            for target in self._site_targets(site):
+            chosen, note = self._registry_entry(chunk, site)
+            for target in self._site_targets(site, chosen):
                 if target.kind is ChunkKind.CLASS:
-                    out.append(Edge(target, Via.BUILD, 1, site))
+                    out.append(Edge(target, Via.BUILD, 1, site, note))
                 else:
                     # The functions a __main__ block hands control to are the main code.
                     free = scaffold and target.kind is ChunkKind.FUNCTION
-                    out.append(Edge(target, Via.CALL, 0 if free else 1, site))
+                    out.append(Edge(target, Via.CALL, 0 if free else 1, site, note))
         if chunk.kind is ChunkKind.MODULE:
             out += [Edge(b, Via.MAIN, 0) for b in self.chunks.values() if b.parent == chunk.id and b.kind is ChunkKind.MAIN]
             if chunk.id == self.start.id:
                 out += [Edge(c, Via.RUNNER, 0, note=why) for c, why in self.runners]
         return out
 
-    def _site_targets(self, site: CallSite) -> list[Chunk]:
-        """The repo chunks a site reaches. When one target calls another (`model(x)`
-        resolving to both `forward_with_cfg` and the `forward` it calls), the callee
-        is left to its caller: a union of types is no reason to read it twice as deep."""
-        targets = [self.chunks[t] for t in site.targets if t in self.chunks]
+    def _registry_entry(self, chunk: Chunk, site: CallSite) -> tuple[tuple[str, ...] | None, str]:
+        """For `REGISTRY[args.flag](...)`: the targets of the entry the run takes (the
+        README command's value, else the argparse default) and the words that say so;
+        (None, "") when the site is no such call or no value is known."""
+        if not site.keyed:
+            return None, ""
+        choice = registry_choice(self.repo, self.entry.command, [self.entry.path, chunk.path], site)
+        if choice is None:
+            return None, ""
+        key, how = choice
+        others = len(site.keyed) - 1
+        chosen = dict(site.keyed)[key]
+        return chosen, f"entry `{key}` ({how}); or one of {others} other{'s' if others != 1 else ''}"
+
+    def _site_targets(self, site: CallSite, chosen: tuple[str, ...] | None = None) -> list[Chunk]:
+        """The repo chunks a site reaches (chosen: only these of its targets). When one
+        target calls another (`model(x)` resolving to both `forward_with_cfg` and the
+        `forward` it calls), the callee is left to its caller: a union of types is no
+        reason to read it twice as deep."""
+        targets = [self.chunks[t] for t in (site.targets if chosen is None else chosen) if t in self.chunks]
         if len(targets) < 2:
             return targets
         calls = {t.id: {x for s in self.graph.calls.get(t.id, []) for x in s.targets} for t in targets}
@@ -293,7 +310,8 @@ class _Builder:
             return f"pytest fixture, set up for `{edge.note if edge is not None else ''}`"
         site = edge.site if edge is not None else None
         if node.via is Via.BUILD:
-            return f"instantiated by {_at(parent, site)}"
+            note = f"; {edge.note}" if edge is not None and edge.note else ""
+            return f"instantiated by {_at(parent, site)}{note}"
         if node.via is Via.DEFINES and edge is not None:
             return f"defines `{edge.target.qualname}`, used by {_at(parent, site)}"
         if node.via is Via.CONSTRUCTOR:
@@ -309,7 +327,8 @@ class _Builder:
             reason = f"runs when `{site.text}(...)` is called in `{_display(parent.chunk)}` at {_where(parent, site)}"
         else:
             reason = f"called by {_at(parent, site)}"
-        return reason + (f" ({site.context})" if site.context else "")
+        note = f"; {edge.note}" if edge is not None and edge.note else ""
+        return reason + (f" ({site.context})" if site.context else "") + note
 
     def _constructor_reasons(self, root: Node) -> None:
         """The constructor of a class introduced by its method: say where this path
@@ -349,6 +368,8 @@ class _Builder:
         """The package modules between the module a name is imported from and the
         target's module, outermost first ([] when the name is not imported)."""
         root_name = site.text.split(".")[0].split("(")[0].split("[")[0]
+        if root_name in self.graph.shadowed.get(caller.id, ()):
+            return []  # a local value named like the import: `diffusion = create_diffusion()`
         dotted = self.graph.import_names.get(caller.module, {}).get(root_name)
         start = _module_prefix(dotted, self.chunks) if dotted else None
         goal = target.module

@@ -137,7 +137,8 @@ def scan(root: Path) -> Scan:
     py_paths.sort()
     rels = {p for p, _ in py_paths}
     src_layout = any(p.startswith("src/") for p in rels)
-    files = [SourceFile(p, module_name(p, rels, src_layout), s) for p, s in py_paths]
+    rooted = rooted_packages(root, rels, src_layout)
+    files = [SourceFile(p, module_name(p, rels, src_layout, rooted), s) for p, s in py_paths]
     notebooks.sort()
     files += [SourceFile(n, _notebook_module(n), s) for n, s in notebooks]
     present = dict(found)
@@ -399,12 +400,15 @@ def _ignored(specs: Specs, rel: str) -> bool:
     )
 
 
-def module_name(path: str, all_paths: set[str], src_layout: bool = False) -> str:
+def module_name(path: str, all_paths: set[str], src_layout: bool = False,
+                rooted: frozenset[str] = frozenset()) -> str:
     """Dotted module name of a file, as Python would import it.
 
-    Inside a package (folders with `__init__.py`), the name runs from the top package;
-    a file outside any package gets its path-derived name (`scripts/demo.py` ->
-    `scripts.demo`); `src/` is not part of the name in a src layout.
+    Inside a package (folders with `__init__.py`), the name runs from the top package,
+    or from the root when the top package's folder is in `rooted` (see
+    `rooted_packages`); a file outside any package gets its path-derived name
+    (`scripts/demo.py` -> `scripts.demo`); `src/` is not part of the name in a src
+    layout.
     """
     parts = path[:-3].split("/")
     if parts[-1] == "__init__":
@@ -414,8 +418,9 @@ def module_name(path: str, all_paths: set[str], src_layout: bool = False) -> str
     top = len(folders)
     while top > 0 and "/".join(folders[:top]) + "/__init__.py" in all_paths:
         top -= 1
-    if top == len(folders) or top == 0:
-        # Not in a package, or a package at the repo root: path-derived from the root.
+    if top == len(folders) or top == 0 or "/".join(folders[: top + 1]) in rooted:
+        # Not in a package, a package at the repo root, or one below namespace folders
+        # that the repository imports from the root: path-derived from the root.
         start = 0
     else:
         start = top
@@ -423,6 +428,41 @@ def module_name(path: str, all_paths: set[str], src_layout: bool = False) -> str
         start = 1
     name = ".".join(parts[start:])
     return name or path[:-3].replace("/", ".")
+
+
+def rooted_packages(root: Path, paths: set[str], src_layout: bool = False) -> frozenset[str]:
+    """The folders of the regular packages nested below namespace folders (no
+    `__init__.py`) that the repository's own code names from the root: for
+    `ldm/models/diffusion/__init__.py` under a bare `ldm/models/`, a file that writes
+    `ldm.models.diffusion` (`from ldm.models.diffusion.ddim import DDIMSampler`, with
+    the root on sys.path). Their modules are named as that import names them; a
+    package nobody names so keeps its own name (`code/pkg/`, run from `code/`). Files
+    are read only when such a package exists."""
+    candidates: dict[str, bytes] = {}
+    for path in paths:
+        if not path.endswith("/__init__.py"):
+            continue
+        folder = path[: -len("/__init__.py")]
+        parent = folder.rpartition("/")[0]
+        if not parent or f"{parent}/__init__.py" in paths:
+            continue
+        rel = folder[4:] if src_layout and folder.startswith("src/") else folder
+        if "/" in rel:
+            candidates[folder] = rel.replace("/", ".").encode()
+    if not candidates:
+        return frozenset()
+    names = sorted(candidates.values(), key=len, reverse=True)
+    pattern = re.compile(rb"(?<![\w.])(" + b"|".join(re.escape(n) for n in names) + rb")(?!\w)")
+    found: set[bytes] = set()
+    for path in sorted(paths):
+        try:
+            text = (root / path).read_bytes()
+        except OSError:
+            continue
+        found.update(m.group(1) for m in pattern.finditer(text))
+        if len(found) == len(candidates):
+            break
+    return frozenset(folder for folder, name in candidates.items() if name in found)
 
 
 def _layout(

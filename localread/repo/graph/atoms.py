@@ -24,7 +24,8 @@ class Atom(IntEnum):
     EXTERNAL_RESULT = 6  # (dotted,): what calling that external returned
     EXTERNAL_METHOD = 7  # (dotted, receiver atom): an external method bound to a repo value
     SEQ = 8  # (origin dotted or 0, element atoms): a list, set, nn.ModuleList, ...
-    DICT = 9  # (origin dotted or 0, value atoms): a dict, nn.ModuleDict, ...
+    DICT = 9  # (origin dotted or 0, value atoms[, keyed]): a dict, nn.ModuleDict, ...; keyed
+    # when every key is a literal string: ((key str n, atoms), ...) in key order
     TUPLE = 10  # (per-position atoms,): a tuple of known length
     NAMESPACE = 11  # (module n,): a module's namespace (`mod.__dict__`, `vars(mod)`)
     SUPER = 12  # (class n, INSTANCE or CLASS): `super()` in a method of that class
@@ -81,6 +82,7 @@ def normalize(atoms: frozenset, unknown_external: tuple, unknown_missing: tuple)
     if containers < 2:
         return atoms
     merged: dict[tuple[int, int], frozenset] = {}
+    single: dict[tuple[int, int], tuple | None] = {}  # the one container of a kind and origin
     tuples: dict[int, list[frozenset]] = {}
     for a in atoms:
         kind = a[0]
@@ -92,6 +94,7 @@ def normalize(atoms: frozenset, unknown_external: tuple, unknown_missing: tuple)
                 tuples[n] = list(a[1])
         elif kind == SEQ or kind == DICT:
             key = (kind, a[1])
+            single[key] = a if key not in single else None
             merged[key] = merged.get(key, EMPTY) | a[2]
     # Elements added by mutation (origin 0) join whatever concrete container holds them.
     for kind in (SEQ, DICT):
@@ -101,8 +104,16 @@ def normalize(atoms: frozenset, unknown_external: tuple, unknown_missing: tuple)
             del merged[(kind, 0)]
             for k in others:
                 merged[k] = merged[k] | star
+                single[k] = None
     out = {a for a in atoms if a[0] != SEQ and a[0] != DICT and a[0] != TUPLE}
-    out.update((k[0], k[1], normalize(v, unknown_external, unknown_missing)) for k, v in merged.items())
+    for k, v in merged.items():
+        one = single.get(k)
+        if one is not None and len(one) == 4:
+            # A dict with literal keys, alone of its origin: its keys are kept.
+            keyed = tuple((n, normalize(x, unknown_external, unknown_missing)) for n, x in one[3])
+            out.add((k[0], k[1], normalize(v, unknown_external, unknown_missing), keyed))
+        else:
+            out.add((k[0], k[1], normalize(v, unknown_external, unknown_missing)))
     out.update((TUPLE, tuple(normalize(x, unknown_external, unknown_missing) for x in v))
                for v in tuples.values())
     return frozenset(out)
@@ -135,6 +146,17 @@ def elements(atoms: frozenset) -> frozenset:
             for elems in a[1]:
                 out.update(elems)
     return frozenset(out)
+
+
+def keyed_value(atom: tuple, key: int) -> frozenset | None:
+    """The value under a literal string key (interned) of a DICT atom with literal keys,
+    or None when the keys are not known."""
+    if len(atom) != 4:
+        return None
+    for n, value in atom[3]:
+        if n == key:
+            return value
+    return EMPTY
 
 
 def mapping_values(atoms: frozenset) -> frozenset:

@@ -3,7 +3,9 @@
 Setup binds every name to its sources and makes every call site. Phase 0 types the
 base classes and fixes the MROs (members). Phase 1 solves every call site, without
 argument flows. Phase 2 lets arguments flow into the parameters of the functions that
-phase 1 found few callers for (flows). Then the Graph is collected (results, facts).
+phase 1 found few callers for (flows). Phase 3 gives the `self` of the methods that no
+call reached with a receiver their own class (scopes). Then the Graph is collected
+(results, facts).
 
 The parts of the `Resolver`, by the question each answers:
   scopes       where a name lives, what parameters and `self` are
@@ -76,5 +78,8 @@ def _build(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols]
     resolver.run()
     # Phase 2: flows into the parameters of functions with few callers.
     resolver.enable_flows()
+    resolver.run()
+    # Phase 3: `self` in the methods that no call reaches with a receiver.
+    resolver.enable_self_fallback()
     resolver.run()
     return resolver.collect()

@@ -4,7 +4,9 @@ Calling a class builds an instance; calling an instance runs `__call__`, or `for
 for an nn.Module; an nn.Sequential runs each module it holds. A function returns the
 union of its `return` values and its return annotation, with `self`/`cls` read as the
 receiver's class. Externals return EXTERNAL_RESULT, except the library calls whose
-result depends on their arguments (`library.NEEDS_ARGS`).
+result depends on their arguments (`library.NEEDS_ARGS`); a helper that returns the
+object a literal dotted string names (`get_obj_from_str("pkg.mod.Class")`) returns
+that repo object.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from localread.repo.graph.atoms import (
     TUPLE,
     WRAPPED,
     elements,
+    keyed_value,
     mapping_values,
     shallow,
 )
@@ -37,6 +40,8 @@ from localread.repo.graph.library import (
     IDENTITY,
     MODULE_LIST,
     NEEDS_ARGS,
+    OBJECT_FROM_STRING,
+    OBJECT_FROM_STRING_EXTERNAL,
     SELF_RETURNING,
     SEQ_BUILTINS,
     SEQUENTIAL,
@@ -100,6 +105,10 @@ class Calls(Solver):
         if kind == CLASS:
             return frozenset(((INSTANCE, atom[1]),))
         if kind == FUNCTION:
+            if node is not None and self.by_n[atom[1]].rec.name in OBJECT_FROM_STRING:
+                named = self.named_object(node, scope)
+                if named:
+                    return named
             return self.returns(self.by_n[atom[1]].id, atom[3])
         if kind == INSTANCE or kind == WRAPPED or kind == SEQ:
             out: frozenset = EMPTY
@@ -122,6 +131,25 @@ class Calls(Solver):
             return frozenset((recv,)) if method in SELF_RETURNING else frozenset(((EXTERNAL_RESULT, atom[1]),))
         if kind == CONTAINER_METHOD:
             return self.container_call(atom[1], self.strs[atom[2]], node, scope)
+        return EMPTY
+
+    def named_object(self, node: ast.Call, scope: str) -> frozenset:
+        """`get_obj_from_str("pkg.module.Class")`, `pydoc.locate("...")`: the repo
+        object a literal dotted string names, found as an import would find it (never
+        imported); EMPTY when the string is not literal or names nothing here."""
+        name = node.args[0] if node.args else None
+        if not isinstance(name, ast.Constant) or not isinstance(name.value, str):
+            return EMPTY
+        parts = name.value.strip().split(".")
+        fi = self.scopes[scope].file
+        for cut in range(len(parts) - 1, 0, -1):
+            ref = self.resolve_module(fi, 0, ".".join(parts[:cut]))
+            if ref is None:
+                continue
+            atoms = frozenset((self.module_atom(ref),))
+            for part in parts[cut:]:
+                atoms = self.attribute_types(atoms, part)
+            return frozenset(a for a in atoms if a[0] == CLASS or a[0] == FUNCTION)
         return EMPTY
 
     def arg_types(self, node: ast.Call | None, i: int, scope: str) -> frozenset:
@@ -164,12 +192,21 @@ class Calls(Solver):
                 elems = elems | got
             return frozenset(((SEQ, self.intern("torch.nn.Sequential"), shallow(elems)),))
         if dotted in DICT_BUILTINS:
-            values = mapping_values(self.arg_types(node, 0, scope))
+            first = self.arg_types(node, 0, scope)
+            values = mapping_values(first)
             for kw in node.keywords:
                 if kw.arg is not None:
                     values = values | self.types_of(kw.value, scope)
             if dotted == "collections.defaultdict":
-                values = EMPTY
+                return frozenset(((DICT, n, EMPTY),))
+            # `dict(wte=..., h=...)`, `nn.ModuleDict({"wte": ...})`: the keys are known
+            # when every one is a keyword or a literal string of the one dict passed.
+            base = [a for a in first if a[0] == DICT]
+            if (len(node.args) <= 1 and all(kw.arg is not None for kw in node.keywords)
+                    and (not node.args or (len(first) == 1 and len(base) == 1 and len(base[0]) == 4))):
+                keyed = self.keyed_entries(((kw.arg, kw.value) for kw in node.keywords), scope,
+                                           base[0][3] if base else ())
+                return frozenset(((DICT, n, shallow(values), keyed),))
             return frozenset(((DICT, n, shallow(values)),))
         if dotted in SEQ_BUILTINS:
             return frozenset(((SEQ, n, shallow(elements(self.arg_types(node, 0, scope)))),))
@@ -205,6 +242,8 @@ class Calls(Solver):
                              if a[0] == MODULE and self.strs[a[1]] in self.scopes)
         if dotted == "builtins.globals":
             return frozenset(((NAMESPACE, self.scopes[self.scopes[scope].module].n),))
+        if dotted in OBJECT_FROM_STRING_EXTERNAL:
+            return self.named_object(node, scope) or result
         if dotted == "importlib.import_module":
             name = node.args[0] if node.args else None
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
@@ -238,6 +277,11 @@ class Calls(Solver):
             return frozenset((cont,))
         if kind == DICT:
             if method in ("get", "pop", "setdefault"):
+                key = node.args[0] if node is not None and node.args else None
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    found = keyed_value(cont, self.intern(key.value))
+                    if found is not None:
+                        return found | self.arg_types(node, 1, scope)
                 return cont[2] | self.arg_types(node, 1, scope)
             if method == "values":
                 return frozenset(((SEQ, self.intern("builtins.list"), cont[2]),))
@@ -280,7 +324,8 @@ class Calls(Solver):
         site = self.sites[index]
         out: frozenset = EMPTY
         for atom in self.read(self.site_keys[index]):
-            if atom[0] == EXTERNAL and self.needs_args(atom[1]):
+            if (atom[0] == EXTERNAL and self.needs_args(atom[1])) or (
+                    atom[0] == FUNCTION and self.by_n[atom[1]].rec.name in OBJECT_FROM_STRING):
                 got = self.call_result(atom, self.site_call(site), site.scope)
             else:
                 got = self.call_result(atom, None, site.scope)

@@ -9,8 +9,10 @@ text, parsed once and only when a type is asked for. Annotations declare instanc
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 
 from localread.repo.graph.atoms import (
+    CALLABLE_KINDS,
     CLASS,
     DICT,
     EMPTY,
@@ -31,7 +33,7 @@ from localread.repo.graph.state import UNSET
 # Node types whose value has no type the resolver uses (numbers, arithmetic, tests).
 NO_VALUE_TYPES = frozenset({
     "integer", "float", "true", "false", "none", "binary_operator", "comparison_operator",
-    "not_operator", "unary_operator", "lambda", "ellipsis",
+    "not_operator", "unary_operator", "ellipsis",
 })
 
 
@@ -103,6 +105,11 @@ class Expressions(Solver):
             return frozenset(((TUPLE, tuple(shallow(self.types_of(e, scope)) for e in node.elts)),))
         if t is ast.Dict:
             values = self.union_of([v for v in node.values if v is not None], scope)
+            keys = [k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None
+                    for k in node.keys]
+            if keys and None not in keys:
+                keyed = self.keyed_entries(zip(keys, node.values), scope)  # type: ignore[arg-type]
+                return frozenset(((DICT, self.intern("builtins.dict"), shallow(values), keyed),))
             return frozenset(((DICT, self.intern("builtins.dict"), shallow(values)),))
         if t is ast.ListComp or t is ast.SetComp or t is ast.GeneratorExp:
             return frozenset(((SEQ, self.intern("builtins.list"), shallow(self.types_of(node.elt, scope))),))
@@ -120,7 +127,21 @@ class Expressions(Solver):
             return self.str_atom if isinstance(node.value, str) else EMPTY
         if t is ast.JoinedStr:
             return self.str_atom
+        if t is ast.Lambda:
+            # `lambda x: normalize(x)` runs what its body calls: calling the lambda is
+            # calling that (its own parameters are bound in the enclosing scope).
+            if isinstance(node.body, ast.Call):
+                return frozenset(a for a in self.types_of(node.body.func, scope) if a[0] in CALLABLE_KINDS)
+            return EMPTY
         return EMPTY
+
+    def keyed_entries(self, pairs: Iterable[tuple[str, ast.expr]], scope: str, base: tuple = ()) -> tuple:
+        """The entries of a dict with literal string keys, (key str n, atoms) in key
+        order; pairs: (key, value node), later keys replacing earlier ones and base."""
+        entries = dict(base)
+        for key, value in pairs:
+            entries[self.intern(key)] = shallow(self.types_of(value, scope))
+        return tuple(sorted(entries.items(), key=lambda kv: self.strs[kv[0]]))
 
     def union_of(self, nodes: list, scope: str) -> frozenset:
         """The union of the types of several expressions (a starred one: its elements)."""

@@ -230,6 +230,14 @@ def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: li
             params = caps["lambda.params"][0]
             for name in lambda_names(source[params.start_byte:params.end_byte]):
                 bound_raw.append((params.start_byte, name))
+            # `lambda x, eo=obj: eo.embed(x)`: a default binds its parameter to a value
+            # (as a walrus would: the lambda is no scope of its own).
+            for param in params.named_children:
+                if param.type in ("default_parameter", "typed_default_parameter"):
+                    pname, value = param.child_by_field_name("name"), param.child_by_field_name("value")
+                    if pname is not None and value is not None and pname.type == "identifier":
+                        walrus_raw.append((pname.start_byte, source[pname.start_byte:pname.end_byte].decode(),
+                                           value.start_byte, value.end_byte, value.type))
         elif tag == "excalias":
             alias = caps["excalias"][0]
             bound_raw.append((alias.start_byte, source[alias.start_byte:alias.end_byte].decode().strip()))

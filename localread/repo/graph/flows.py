@@ -3,14 +3,15 @@
 Phase 1 only counts, per repo function, the call sites that reach it. Phase 2
 (`enable_flows`) lets arguments flow into the functions that at most `MAX_CALLERS`
 sites reach (decorator applications not counted): a utility called from everywhere
-keeps its declared types only.
+keeps its declared types only. `**kwargs` receives a dict of the keywords passed and
+of the dicts passed with `**`.
 """
 
 from __future__ import annotations
 
 import ast
 
-from localread.repo.graph.atoms import CLASS, EMPTY, FUNCTION, SEQ, UNKNOWN_CALLABLE
+from localread.repo.graph.atoms import CLASS, DICT, EMPTY, FUNCTION, SEQ, UNKNOWN_CALLABLE, shallow
 from localread.repo.graph.solver import FLOW, VAR, Solver
 
 # A function called from more call sites than this is a library-style utility: its
@@ -55,6 +56,8 @@ class Flows(Solver):
         call = self.site_call(site)
         if call is None:
             return EMPTY
+        if kind == "var_keyword":
+            return self.kwargs_value(call, site.scope)
         node = None
         if kind != "keyword_only":
             pos = index - bound
@@ -71,6 +74,20 @@ class Flows(Solver):
                     node = kw.value
                     break
         return self.types_of(node, site.scope) if node is not None else EMPTY
+
+    def kwargs_value(self, call: ast.Call, scope: str) -> frozenset:
+        """What `**kwargs` receives: a dict of the keywords passed (those that name
+        another parameter too) and of the dicts passed with `**`."""
+        out: set = set()
+        named = [kw for kw in call.keywords if kw.arg is not None]
+        if named:
+            values = self.union_of([kw.value for kw in named], scope)
+            keyed = self.keyed_entries(((kw.arg, kw.value) for kw in named), scope)  # type: ignore[misc]
+            out.add((DICT, self.intern("builtins.dict"), shallow(values), keyed))
+        for kw in call.keywords:
+            if kw.arg is None:
+                out.update(a for a in self.types_of(kw.value, scope) if a[0] == DICT)
+        return frozenset(out)
 
     def flow_changed(self, key: tuple, atoms: frozenset) -> None:
         """A flow's value grew: add it to its parameter's accumulated types."""
@@ -106,7 +123,11 @@ class Flows(Solver):
         repo functions it reaches (counted in phase 1, flowing in phase 2)."""
         flowed = self.flowed.setdefault(index, set())
         for atom in atoms:
-            for fid, bound, _ in self.flow_targets(atom):
+            if atom[0] == CLASS:
+                self.built.add(atom[1])
+            for fid, bound, recv in self.flow_targets(atom):
+                if bound and recv:
+                    self.add_receiver(fid, recv)
                 if (fid, bound) in flowed:
                     continue
                 flowed.add((fid, bound))

@@ -63,6 +63,11 @@ SEQ_BUILTINS = frozenset({
     "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset", "builtins.sorted",
     "builtins.reversed", "builtins.iter", "collections.deque",
 })
+# Functions that return the object a dotted string names: repo helpers by name (the
+# latent-diffusion family's), and library ones.
+OBJECT_FROM_STRING = frozenset({"get_obj_from_str", "get_class_from_str", "locate_class"})
+OBJECT_FROM_STRING_EXTERNAL = frozenset({"pydoc.locate", "hydra.utils.get_class", "hydra.utils.get_method"})
+MODULE_DICT = frozenset({"torch.nn.ModuleDict", "torch.nn.modules.container.ModuleDict"})
 DICT_BUILTINS = frozenset({
     "builtins.dict", "collections.OrderedDict", "collections.defaultdict", "torch.nn.ModuleDict",
     "torch.nn.modules.container.ModuleDict",
@@ -74,6 +79,7 @@ NEEDS_ARGS = (
     | frozenset({
         "builtins.enumerate", "builtins.zip", "builtins.next", "builtins.getattr", "builtins.super",
         "builtins.type", "builtins.vars", "builtins.globals", "importlib.import_module",
+        *OBJECT_FROM_STRING_EXTERNAL,
     })
 )
 

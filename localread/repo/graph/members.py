@@ -4,7 +4,8 @@ Phase 0 (`solve_bases`) types every base class and fixes the MROs (C3, external 
 as leaves). After it, an attribute of an instance is found in the first repo class of
 the MRO whose body binds it (methods bound to the receiver, properties read as their
 getter's return), else among what `self.name = ...` assigned, else on the external
-base class.
+base class. An nn.ModuleDict's attributes are its entries (by key when its keys are
+literal strings), and `d["key"]` is the entry of that key.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from localread.repo.graph.atoms import (
     TUPLE,
     WRAPPED,
     elements,
+    keyed_value,
 )
-from localread.repo.graph.library import CONTAINER_METHODS, is_module_base
+from localread.repo.graph.library import CONTAINER_METHODS, MODULE_DICT, is_module_base
 from localread.repo.graph.parse import parse_expr, quick_call
-from localread.repo.graph.solver import BASE, INSTANCE_ATTR, NODE, VAR, Solver
+from localread.repo.graph.solver import BASE, INSTANCE_ATTR, NODE, SPAN, VAR, Solver
 from localread.repo.graph.state import UNSET
 
 MAX_DOTS = 8  # longer external dotted names widen to "unknown"
@@ -183,8 +185,16 @@ class Members(Solver):
             if props:
                 out: frozenset = EMPTY
                 for p in props:
+                    self.add_receiver(self.by_n[p[1]].id, atom[1])
                     out = out | self.returns(self.by_n[p[1]].id, atom[1])
                 return out
+            # A method read through an instance runs on it when called; so does a
+            # module function the class body names (`decode = decode_function`).
+            alias = all(src[0] == SPAN and src[5] in ("identifier", "attribute")
+                        for src in self.sources.get((VAR, owner, name), ()))
+            for a in members:
+                if a[0] == FUNCTION:
+                    self.add_receiver(self.by_n[a[1]].id, atom[1], alias)
         found = False
         out = EMPTY
         for c in self.mro_in_repo(cid):
@@ -272,6 +282,10 @@ class Members(Solver):
         if kind == SEQ or kind == DICT or kind == TUPLE:
             if name in CONTAINER_METHODS:
                 return frozenset(((CONTAINER_METHOD, atom, self.intern(name)),))
+            if kind == DICT and self.strs[atom[1]] in MODULE_DICT:
+                # `self.transformer.h`: a ModuleDict's modules are its attributes.
+                found = keyed_value(atom, self.intern(name))
+                return atom[2] if found is None else found
             return EMPTY
         if kind == SUPER:
             return self.super_attribute(atom, name)
@@ -287,6 +301,10 @@ class Members(Solver):
         if kind == SEQ:
             return frozenset((atom,)) if isinstance(index, ast.Slice) else atom[2]
         if kind == DICT:
+            if isinstance(index, ast.Constant) and isinstance(index.value, str):
+                found = keyed_value(atom, self.intern(index.value))
+                if found is not None:
+                    return found
             return atom[2]
         if kind == TUPLE:
             if isinstance(index, ast.Constant) and isinstance(index.value, int):

@@ -35,6 +35,10 @@ class CallSite:
 
     A site with no targets and no external is not resolved; it is counted in
     `Graph.unresolved` only when it looks like a call into the repository.
+
+    keyed: for a call through a registry with literal keys indexed by a computed key
+    (`MODELS[args.model](...)`), the targets of each key, in key order; `targets`
+    holds them all. () otherwise.
     """
 
     caller: str
@@ -44,6 +48,7 @@ class CallSite:
     kind: EdgeKind
     context: str
     external: str | None
+    keyed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,10 @@ class Graph:
     name defined nowhere) but resolve to nothing, in (path, line) order. imports: for
     each module id, the dotted names its file imports, absolute (relative imports
     resolved), sorted. import_names: for each module id, {local name: dotted name} of
-    its module-level imports. facts: ChunkFacts by chunk id, computed on first access.
+    its module-level imports. shadowed: for each function chunk id, the names of those
+    imports that a binding in the function (or a function enclosing it) shadows, sorted
+    (`diffusion = create_diffusion(...)` beside `import diffusion`). facts: ChunkFacts
+    by chunk id, computed on first access.
     """
 
     chunks: dict[str, Chunk]
@@ -99,6 +107,7 @@ class Graph:
     unresolved: list[CallSite]
     imports: dict[str, list[str]] = field(default_factory=dict)
     import_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    shadowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     facts: Mapping[str, ChunkFacts] = field(default_factory=dict)
     _by_source: dict[str, list[Edge]] = field(default_factory=dict, repr=False)
     _by_target: dict[str, list[Edge]] = field(default_factory=dict, repr=False)

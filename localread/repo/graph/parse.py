@@ -84,7 +84,10 @@ def quick_call(args: str) -> ast.Call | None:
         if first.isdigit() or first == "-":
             value = ast.Constant(0)
         elif first in ("'", '"'):
-            value = ast.Constant("")
+            # The text itself: a dotted name in a string can name a class
+            # (`get_obj_from_str("pkg.mod.Class")`, `getattr(m, "name")`).
+            body = value_text[1:-1]
+            value = ast.Constant(body if "\\" not in body else "")
         else:
             value = quick_expr(value_text)
             if value is None:

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from localread.data import ChunkKind, Edge, EdgeKind
-from localread.repo.graph.atoms import CLASS, EMPTY, FUNCTION, REPO_KINDS
+from localread.repo.graph.atoms import CLASS, DICT, EMPTY, FUNCTION, REPO_KINDS
 from localread.repo.graph.expressions import NO_VALUE_TYPES
 from localread.repo.graph.model import CallSite, Graph, context_texts
 from localread.repo.graph.parse import DOTTED, REF_CHAIN, STRINGS, quick_expr
@@ -23,7 +23,7 @@ from localread.repo.graph.state import Site
 
 # Values not scanned for references: no names in them, or a call, whose arguments are
 # scanned as the call's.
-_NOT_SCANNED = NO_VALUE_TYPES | {"call", "string", "concatenated_string"}
+_NOT_SCANNED = NO_VALUE_TYPES | {"call", "string", "concatenated_string", "lambda"}
 
 
 class Results(Solver):
@@ -57,7 +57,8 @@ class Results(Solver):
             text = site.text
             if "\n" in text or "  " in text:
                 text = " ".join(text.split())
-            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external)
+            keyed = self.registry_keys(site) if site.func_type == "subscript" and len(targets) > 1 else ()
+            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external, keyed)
             rows.setdefault(site.caller, []).append((site.line, site.pos, call))
             path = paths[site.file]
             if not targets:
@@ -71,6 +72,7 @@ class Results(Solver):
             for target in call.targets:
                 edges.add(Edge(call.caller, target, EdgeKind.CALLS, path, call.line))
         imports, import_names = self.import_edges(edges)
+        shadowed = self.shadowed_imports(import_names)
         self.class_edges(edges)
         self.reference_edges(edges)
         calls = {caller: [row[2] for row in sorted(lst, key=lambda row: (row[0], row[1]))]
@@ -83,7 +85,22 @@ class Results(Solver):
                 constructed.setdefault(edge.target, set()).add(edge.source)
         facts = self.chunk_facts(constructed)
         return Graph(chunks=chunks, edges=ordered, calls=calls, unresolved=[row[3] for row in unresolved],
-                     imports=imports, import_names=import_names, facts=facts)
+                     imports=imports, import_names=import_names, shadowed=shadowed, facts=facts)
+
+    def registry_keys(self, site: Site) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """`REGISTRY[key](...)` with a computed key on a dict whose keys are literal
+        strings: the targets of each key (see `CallSite.keyed`)."""
+        node = self.parsed_expr(site.file, site.func_span[0], site.func_span[1])
+        if not isinstance(node, ast.Subscript) or isinstance(node.slice, (ast.Constant, ast.Slice)):
+            return ()
+        entries: dict[str, set[str]] = {}
+        for a in self.types_of(node.value, site.scope):
+            if a[0] != DICT or len(a) != 4:
+                continue
+            for n, atoms in a[3]:
+                entries.setdefault(self.strs[n], set()).update(self.call_targets(atoms)[0])
+        keyed = tuple((key, tuple(sorted(targets))) for key, targets in sorted(entries.items()) if targets)
+        return keyed if len(keyed) > 1 else ()
 
     def looks_repo(self, site: Site, atoms: frozenset) -> bool:
         """Whether an unresolved site looks like a call into the repository: its callee
@@ -195,6 +212,25 @@ class Results(Solver):
             imports[module] = sorted(dotted_all)
             names[module] = dict(sorted(local.items()))
         return imports, names
+
+    def shadowed_imports(self, import_names: dict[str, dict[str, str]]) -> dict[str, tuple[str, ...]]:
+        """Per function chunk, the module's imported names that a local binding hides:
+        there `name.attr` is an attribute of the local value, not of the import."""
+        out: dict[str, tuple[str, ...]] = {}
+        for sid, scope in self.scopes.items():
+            if scope.kind != "function" or sid not in self.chunks:
+                continue
+            imported = import_names.get(scope.module)
+            if not imported:
+                continue
+            hidden: set[str] = set()
+            for link in scope.chain[:-1]:
+                s = self.scopes[link]
+                hidden.update(n for n in imported if n in s.names or n in self.param_names(s))
+            hidden.difference_update(scope.globals)
+            if hidden:
+                out[sid] = tuple(sorted(hidden))
+        return out
 
     def class_edges(self, edges: set[Edge]) -> None:
         """INHERITS edges to repo bases, OVERRIDES edges to the method overridden."""

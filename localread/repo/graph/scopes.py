@@ -3,7 +3,8 @@
 Python's rules, statically: a name used in a function is searched in the function,
 the enclosing functions (not class bodies) and the module, then the module's star
 imports and the builtins; the main block reads the module's names; `global` sends a
-binding to the module. `self` is the first positional parameter of a method.
+binding to the module. `self` is the first positional parameter of a method; its type
+is the classes of the receivers the method is called on (`self_types`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from localread.data import ChunkKind
 from localread.repo.graph.atoms import CLASS, EMPTY, INSTANCE
 from localread.repo.graph.library import BUILTINS
 from localread.repo.graph.parse import parse_params, quick_params, scan_param_names
-from localread.repo.graph.solver import ANNOTATION, FIXED, FLOWS, NODE, VAR, Solver
+from localread.repo.graph.solver import ANNOTATION, FIXED, FLOWS, NODE, SELF, VAR, Solver
 from localread.repo.graph.state import UNSET, ParamName, Scope
 
 _POSITIONAL = ("positional", "positional_only")
@@ -157,16 +158,72 @@ class Scopes(Solver):
         for i, (param, arg, default) in enumerate(out):
             lst = self.sources.setdefault((VAR, scope.id, param.name), [])
             if i == 0 and scope.cls is not None and not scope.static and param.kind in _POSITIONAL:
-                atom = (CLASS, cls_n) if scope.classmethod or implicit_cls else (INSTANCE, cls_n)
-                lst.append((FIXED, frozenset((atom,))))
+                if scope.classmethod or implicit_cls:
+                    lst.append((FIXED, frozenset(((CLASS, cls_n),))))
+                else:
+                    lst.append((SELF, scope.id))
                 continue
+            if i == 0 and scope.cls is None and param.kind in _POSITIONAL:
+                lst.append((SELF, scope.id))  # a module function bound as a method
             if arg is not None and arg.annotation is not None:
                 lst.append((ANNOTATION, arg.annotation, scope.id))
             if default is not None:
                 lst.append((NODE, default, scope.id, ()))
-            if param.kind in ("positional", "positional_only", "keyword_only"):
+            if param.kind in ("positional", "positional_only", "keyword_only", "var_keyword"):
                 lst.append((FLOWS, scope.id, i, param.name, param.kind))
         return out
+
+    # ---- dispatch through self ------------------------------------------------------
+
+    def self_types(self, fid: str) -> frozenset:
+        """The `self` of a method: an instance of each class it is called on (a subclass
+        calling an inherited method: `self.p_mean_variance(...)` in the base's method
+        runs the subclass's override). A method no call reaches with a receiver gets,
+        once the calls are solved (`enable_self_fallback`), its own class and the
+        subclasses of it that are built."""
+        found = self.receivers.get(fid)
+        if found:
+            return frozenset((INSTANCE, n) for n in found)
+        cls = self.scopes[fid].cls
+        if not self.self_fallback or cls is None:
+            return EMPTY
+        out = {(INSTANCE, self.scopes[cls].n)}
+        out.update((INSTANCE, n) for n in self.built_subclasses.get(cls, ()))
+        return frozenset(out)
+
+    def add_receiver(self, fid: str, recv: int, alias: bool = False) -> None:
+        """A call runs method fid on an instance of the class recv. alias: fid is a
+        module function that a class body binds by name, as a method (`decode =
+        decode_function`; not `staticmethod(f)`)."""
+        scope = self.scopes.get(fid)
+        if scope is None or scope.kind != "function" or scope.static or scope.classmethod:
+            return
+        if scope.cls is None and not alias:
+            return
+        found = self.receivers.setdefault(fid, set())
+        if recv in found or (scope.cls is not None and scope.cls not in self.mro_in_repo(self.by_n[recv].id)):
+            return
+        params = self.params(scope)
+        if not params or params[0][0].kind not in _POSITIONAL:
+            return
+        found.add(recv)
+        self.enqueue((VAR, fid, params[0][0].name))
+
+    def enable_self_fallback(self) -> None:
+        """Phase 3: the `self` of a method that no call reaches with a receiver is an
+        instance of its class, or of a subclass built somewhere."""
+        self.self_fallback = True
+        built: dict[str, set[int]] = {}
+        for n in self.built:
+            cid = self.by_n[n].id
+            for base in self.mro_in_repo(cid)[1:]:
+                built.setdefault(base, set()).add(n)
+        self.built_subclasses = built
+        for sid, scope in self.scopes.items():
+            if scope.kind == "function" and scope.params and not self.receivers.get(sid):
+                key = (VAR, sid, scope.params[0][0].name)
+                if any(src[0] == SELF for src in self.sources.get(key, ())):
+                    self.enqueue(key)
 
     # ---- names ----------------------------------------------------------------------
 

@@ -56,12 +56,13 @@ class Source(StrEnum):
     ANNOTATION = "annotation"  # (ast node, scope id): an annotation already parsed
     NODE = "node"  # (ast node, scope id, ops): an expression already parsed
     MUTATION = "mutation"  # (site index, argument index, ops): `x.append(v)` puts v in x
+    SELF = "self"  # (method id,): the `self` of a method, the receivers it is called on
 
 
 # The tags by name as plain strs, for the hot paths (as in atoms: exact strs compare
 # through the interpreter's fast paths). `Key(tag)` and `Source(tag)` name a tag.
 VAR, INSTANCE_ATTR, RETURNS, BASE, CALLEE, FLOW = (tag.value for tag in Key)
-FIXED, SPAN, IMPORT, FLOWS, ANNOTATION_SPAN, ANNOTATION, NODE, MUTATION = (tag.value for tag in Source)
+FIXED, SPAN, IMPORT, FLOWS, ANNOTATION_SPAN, ANNOTATION, NODE, MUTATION, SELF = (tag.value for tag in Source)
 
 
 def with_op(source: tuple, op: tuple) -> tuple:
@@ -193,6 +194,8 @@ class Solver(BuildState):
             _, node, scope, ops = src
             atoms = self.types_of(node, scope)
             return self.apply_ops(atoms, ops) if ops and atoms else atoms
+        if kind == SELF:
+            return self.self_types(src[1])
         if kind == MUTATION:
             _, site_index, arg_index, ops = src
             site = self.sites[site_index]

@@ -106,6 +106,8 @@ class BuildState:
         "active",
         "active_params",
         "bases",
+        "built",
+        "built_subclasses",
         "by_n",
         "call_at",
         "chunks",
@@ -133,8 +135,10 @@ class BuildState:
         "queued",
         "reader",
         "readers",
+        "receivers",
         "repo_mro",
         "scopes",
+        "self_fallback",
         "site_keys",
         "sites",
         "sources",
@@ -191,6 +195,13 @@ class BuildState:
         self.param_reads: dict[tuple, None] = {}
         self.active_params: dict[str, dict[tuple, tuple[int, str, str]]] = {}
         self.flow_acc: dict[tuple, frozenset] = {}
+        # Dispatch through `self` (scopes.self_types): per method, the classes of the
+        # receivers it is called on; the phase switch after which a method no call
+        # reaches with a receiver takes its own class and the subclasses built.
+        self.receivers: dict[str, set[int]] = {}
+        self.self_fallback = False
+        self.built: set[int] = set()  # classes called at some site
+        self.built_subclasses: dict[str, set[int]] = {}  # class id -> subclasses built
         # Memos: parsed expressions by (file, start, end), name lookups, star imports,
         # attribute owners, external attributes, exports.
         self.exprs: dict[tuple[int, int, int], ast.expr | None] = {}
