@@ -39,6 +39,9 @@ class _FileConfig(BaseModel):
     max_steps: int | None = None
     max_lines: int | None = None
     analysis_cache: bool | None = None
+    server: list[str] | str | None = None
+    parallel: int | None = None
+    server_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,11 @@ class Settings:
     max_steps: int = 40  # tour: the step budget
     max_lines: int | None = None  # tour: a budget of lines to read too; None: steps only
     analysis_cache: bool = True  # reuse an unchanged repository's analysis from <cache_dir>/analysis
+    # OpenAI-compatible servers to run the model on instead of in-process llama.cpp
+    # (llm/server.py); empty: the in-process engine.
+    server: tuple[str, ...] = ()
+    parallel: int | None = None  # requests in flight across the servers; None: their slots
+    server_timeout: float = 60.0  # seconds a server may fail to answer before it counts as down
 
     @property
     def model_store(self) -> Path:
@@ -78,6 +86,9 @@ _ENV = {
     "max_steps": "LOCALREAD_MAX_STEPS",
     "max_lines": "LOCALREAD_MAX_LINES",
     "analysis_cache": "LOCALREAD_ANALYSIS_CACHE",
+    "server": "LOCALREAD_SERVER",
+    "parallel": "LOCALREAD_PARALLEL",
+    "server_timeout": "LOCALREAD_SERVER_TIMEOUT",
 }
 
 
@@ -105,14 +116,18 @@ def load_settings(**flags: Any) -> Settings:
 _PATHS = {"cache_dir", "models_dir", "config_file"}
 # Whole-number settings and the least value each may take (a tour of 0 steps, or a
 # context of -1 tokens, would be silently replaced by something else).
-_INTS = {"n_ctx": 1, "n_gpu_layers": -1, "n_threads": 1, "max_tokens": 1, "max_depth": 0, "max_steps": 1, "max_lines": 1}
+_INTS = {"n_ctx": 1, "n_gpu_layers": -1, "n_threads": 1, "max_tokens": 1, "max_depth": 0, "max_steps": 1, "max_lines": 1,
+         "parallel": 1}
 _BOOLS = {"offline", "verbose", "analysis_cache"}
-_FLAGS = {"n_gpu_layers", "max_depth", "max_steps", "max_lines"}  # the settings a command-line flag sets
+# the settings a command-line flag sets
+_FLAGS = {"n_gpu_layers", "max_depth", "max_steps", "max_lines", "parallel"}
 
 
 def _coerce(key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(str(value)).expanduser()
+    if key == "server":
+        return server_urls(value)
     if key in _INTS:
         flag = [f"--{key.replace('_', '-')}"] if key in _FLAGS else []
         where = ", ".join([*flag, _ENV[key], "config file"])
@@ -125,9 +140,38 @@ def _coerce(key: str, value: Any) -> Any:
                 f"setting {key} ({where}): expected {_INTS[key]} or more, got {number}"
             )
         return number
+    if key == "server_timeout":
+        where = f"{_ENV[key]}, config file"
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise LocalreadError(f"setting {key} ({where}): expected a number of seconds, got {value!r}") from None
+        if seconds < 1:
+            raise LocalreadError(f"setting {key} ({where}): expected 1 or more, got {value!r}")
+        return seconds
     if key in _BOOLS and isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return value
+
+
+def server_urls(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Server URLs from a flag list, a config list or a comma-separated string, each
+    checked to be http(s)://HOST[:PORT][/PATH], in order, each once. Raises
+    LocalreadError naming the first bad one."""
+    items = value.split(",") if isinstance(value, str) else [u for v in value for u in str(v).split(",")]
+    urls: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        scheme, sep, rest = item.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise LocalreadError(
+                f"server {item!r}: expected a URL such as http://127.0.0.1:8080 (the server's "
+                "base URL, with or without /v1)"
+            )
+        if item not in urls:
+            urls.append(item)
+    return tuple(urls)
 
 
 def _from_env() -> dict[str, Any]:

@@ -4,7 +4,7 @@
 in the cache dir (platformdirs; LOCALREAD_CACHE_DIR overrides, see config.py). It is
 created atomically (built under a temporary name, then linked into place, so a
 half-made file is never seen), brought up to date by ordered migrations
-(`m001_initial`, `m002_runs`, ... tracked in `PRAGMA user_version`), and kept in WAL
+(store_schema.py: `m001_initial`, `m002_runs`, ... tracked in `PRAGMA user_version`), and kept in WAL
 mode so readers never block the writer. Every `put` is its own committed
 transaction: a process killed with SIGKILL loses at most the result it was making.
 
@@ -21,7 +21,14 @@ a message naming the holder. Runs on different repositories share the store safe
 what earlier runs said of chunks whose code is unchanged (for explain and tour).
 
 Keys are `make_key(kind, parts)`: the scheme prefix `s1:` and the sha256 of the
-canonical JSON of the parts, so a change of key scheme is detectable.
+canonical JSON of the parts, so a change of key scheme is detectable. summarize's
+parts name the model by its file's sha256, or, for a model on a server or a batch
+engine, by `server_model_sha256(served name)` (llm/server.py), so results of the two
+kinds of engine never share a key.
+
+`put_attempt` / `get_attempt` keep a batch answer that was rejected while its unit's
+second attempt is still to come (summarize.batch); the `put` of the unit's final
+summary removes it in the same transaction.
 
 Errors the user can act on (disk full, a disk I/O error, read-only or uncreatable
 folder, a store busy for too long) are LocalreadError with one line that says what to
@@ -48,8 +55,9 @@ from localread import __version__
 from localread.config import Settings
 from localread.errors import LocalreadError
 from localread.runlock import run_lock
+from localread.store_schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Entry", "RunRecord", "Store", "canonical_json", "known_summaries", "make_key", "run_lock", "store_path"]
+__all__ = ["Attempt", "Entry", "RunRecord", "Store", "canonical_json", "known_summaries", "make_key", "run_lock", "store_path"]
 
 STORE_NAME = "summaries.sqlite3"
 KEY_SCHEME = "s1"
@@ -58,60 +66,6 @@ KEY_SCHEME = "s1"
 BUSY_TIMEOUT_S = 30.0
 
 Warn = Callable[[str], None]
-
-
-def _m001_initial(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.execute(
-        """
-        CREATE TABLE summaries (
-            key TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            summary TEXT NOT NULL,
-            detail TEXT NOT NULL,
-            model_sha256 TEXT NOT NULL,
-            prompt_version TEXT NOT NULL,
-            prompt_tokens INTEGER NOT NULL,
-            prompt_tokens_reused INTEGER NOT NULL,
-            completion_tokens INTEGER NOT NULL,
-            seconds REAL NOT NULL,
-            created TEXT NOT NULL
-        ) WITHOUT ROWID
-        """
-    )
-
-
-def _m002_runs(conn: sqlite3.Connection) -> None:
-    # A run row without `finished` is a run that was killed (or is still going): the
-    # next run says so, and resumes from the summaries already committed.
-    conn.execute(
-        """
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            repo TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            started TEXT NOT NULL,
-            finished TEXT,
-            status TEXT,
-            stats TEXT
-        )
-        """
-    )
-    conn.execute("CREATE INDEX runs_repo ON runs (repo, id)")
-
-
-def _m003_units(conn: sqlite3.Connection) -> None:
-    # explain and tour look summaries up by the code they describe (`known_summaries`):
-    # the unit id and the chunk's source hash, kept in detail.
-    conn.execute(
-        "CREATE INDEX summaries_unit ON summaries"
-        " (json_extract(detail, '$.unit'), json_extract(detail, '$.source_hash'))"
-    )
-
-
-# Ordered: migration n (1-based) brings `user_version` from n-1 to n. Append only.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _m002_runs, _m003_units)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +82,18 @@ class Entry:
     prompt_tokens_reused: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An answer of an earlier batch wave that was rejected, its key's next attempt
+    still to come: why, and what the call cost."""
+
+    key: str
+    unit: str
+    rejected: tuple[str, ...]
+    prompt_tokens: int
+    completion_tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +210,10 @@ class Store:
 
     def put(self, entry: Entry) -> None:
         """Store one result and commit it before returning. An existing key is kept
-        (first writer wins: two runs computing the same key made the same thing)."""
+        (first writer wins: two runs computing the same key made the same thing).
+        The key's pending batch attempt, if any, goes in the same transaction."""
         with _as_user_error(self.path), _transaction(self._conn):
+            self._conn.execute("DELETE FROM attempts WHERE key = ?", (entry.key,))
             self._conn.execute(
                 "INSERT OR IGNORE INTO summaries (key, kind, summary, detail, model_sha256,"
                 " prompt_version, prompt_tokens, prompt_tokens_reused, completion_tokens,"
@@ -268,6 +236,29 @@ class Store:
     def count(self) -> int:
         with _as_user_error(self.path):
             return int(self._conn.execute("SELECT count(*) FROM summaries").fetchone()[0])
+
+    # -- batch attempts ----------------------------------------------------------------
+
+    def put_attempt(self, attempt: Attempt) -> None:
+        """Keep a rejected batch answer whose next attempt is still to come (committed
+        before returning; a later one for the same key replaces it)."""
+        with _as_user_error(self.path), _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO attempts (key, unit, rejected, prompt_tokens,"
+                " completion_tokens, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (attempt.key, attempt.unit, canonical_json(list(attempt.rejected)),
+                 attempt.prompt_tokens, attempt.completion_tokens, _now()),
+            )
+
+    def get_attempt(self, key: str) -> Attempt | None:
+        with _as_user_error(self.path):
+            row = self._conn.execute(
+                "SELECT key, unit, rejected, prompt_tokens, completion_tokens FROM attempts WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Attempt(row[0], row[1], tuple(json.loads(row[2])), row[3], row[4])
 
     # -- runs ------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ OfflineOpt = Annotated[bool, typer.Option("--offline", help="Guarantee that noth
 GpuOpt = Annotated[int | None, typer.Option("--n-gpu-layers", help="Layers to offload to the GPU (-1: all; default: all when the build supports it).")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's own logs on stderr.")]
 MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print Markdown on stdout.")]
+ServerOpt = Annotated[list[str] | None, typer.Option("--server", metavar="URL", help="Run the model on this OpenAI-compatible server (llama-server, vLLM, SGLang); repeat for several.", show_default=False)]
+ParallelOpt = Annotated[int | None, typer.Option("--parallel", min=1, help="Model requests in flight across the servers (default: their slots).", show_default=False)]
 
 
 def guarded(func: F) -> F:
@@ -88,16 +90,19 @@ def split_repo_arg(args: list[str], name: str) -> tuple[Path, str]:
     raise typer.Exit(2)
 
 
-def command_settings(*, offline: bool = False, verbose: bool = False, **flags: Any) -> Settings:
-    """The one settings path of every command: flags (unset flags are None) > env >
-    config file > defaults. When the result is offline (`--offline`,
-    LOCALREAD_OFFLINE, HF_HUB_OFFLINE=1 or `offline = true`), the guarantee is applied
-    to this process before the command does anything else."""
-    settings = load_settings(offline=offline or None, verbose=verbose or None, **flags)
+def command_settings(
+    *, offline: bool = False, verbose: bool = False, server: list[str] | None = None, **flags: Any
+) -> Settings:
+    """The one settings path of every command: flags (unset flags are None; --server
+    given replaces the servers of env and config) > env > config file > defaults.
+    When the result is offline (`--offline`, LOCALREAD_OFFLINE, HF_HUB_OFFLINE=1 or
+    `offline = true`), the guarantee is applied to this process before the command
+    does anything else: no connection but to the model servers named (localread.offline)."""
+    settings = load_settings(offline=offline or None, verbose=verbose or None, server=server or None, **flags)
     if settings.offline:
         from localread.offline import enforce_offline
 
-        enforce_offline()
+        enforce_offline(settings.server)
     return settings
 
 

@@ -13,6 +13,7 @@ from localread.commands.common import (
     ModelOpt,
     NoLlmOpt,
     OfflineOpt,
+    ServerOpt,
     VerboseOpt,
     analyze_repo,
     command_settings,
@@ -35,6 +36,7 @@ def explain_command(
     json_out: JsonOpt = False,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
     n_gpu_layers: GpuOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -45,7 +47,7 @@ def explain_command(
     from localread.targets import resolve_target
 
     repo_dir, target = split_repo_arg(args, "TARGET")
-    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
+    settings = command_settings(model=model, offline=offline, server=server, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo = analyze_repo(repo_dir, settings)
     terminal.warn_counts(repo.counts)
     chunk = resolve_target(repo, target)

@@ -15,6 +15,7 @@ from localread.commands.common import (
     MarkdownOpt,
     ModelOpt,
     OfflineOpt,
+    ServerOpt,
     VerboseOpt,
     analyze_repo,
     command_settings,
@@ -42,6 +43,7 @@ def paper_command(
     markdown: MarkdownOpt = False,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
     n_gpu_layers: GpuOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -52,7 +54,7 @@ def paper_command(
 
     if json_out and markdown:
         raise LocalreadError("--json and --markdown both given; choose one")
-    settings = command_settings(model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose)
+    settings = command_settings(model=model, offline=offline, server=server, n_gpu_layers=n_gpu_layers, verbose=verbose)
     repo_dir, paper_file = (Path.cwd(), first) if second is None else (first, second)
     paper = read_paper(paper_file)
     terminal.warn_pages(paper_file, paper.skipped)

@@ -14,6 +14,7 @@ from localread.commands.common import (
     NoLlmOpt,
     OfflineOpt,
     RepoArg,
+    ServerOpt,
     VerboseOpt,
     analyze_repo,
     callees_of,
@@ -48,6 +49,7 @@ def tour_command(
     codetour: Annotated[Path | None, typer.Option("--codetour", help="Also write the tour as a CodeTour file (VS Code), e.g. REPO/.tours/localread.tour.", readable=False)] = None,
     model: ModelOpt = None,
     offline: OfflineOpt = False,
+    server: ServerOpt = None,
     n_gpu_layers: GpuOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -57,8 +59,8 @@ def tour_command(
     from localread.repo.tour import build_tour, pick_entry
 
     settings = command_settings(
-        model=model, offline=offline, n_gpu_layers=n_gpu_layers, verbose=verbose, max_depth=max_depth, max_steps=max_steps,
-        max_lines=max_lines,
+        model=model, offline=offline, server=server, n_gpu_layers=n_gpu_layers, verbose=verbose,
+        max_depth=max_depth, max_steps=max_steps, max_lines=max_lines,
     )
     result = analyze_repo(repo, settings)
     terminal.warn_counts(result.counts)

@@ -1,5 +1,6 @@
 """Engines run a prompt through a model: the `Engine` protocol and the llama.cpp
-engine (a scriptable fake for plumbing tests lives in tests/fakes.py).
+engine; `open_engine` picks it or the engine over OpenAI-compatible servers
+(llm/server.py). A scriptable fake for plumbing tests lives in tests/fakes.py.
 
 A `Prompt` has two parts: `shared` (instructions and examples, identical across calls)
 and `text` (this call's facts and source). A completion-style model sees
@@ -456,14 +457,21 @@ class LlamaEngine:
         )
 
 
-def open_engine(settings: Settings, *, min_ctx: int | None = None) -> LlamaEngine:
-    """The engine for settings.model (flags > env > config > default), loaded with:
+def open_engine(settings: Settings, *, min_ctx: int | None = None) -> Engine:
+    """The engine of settings: the servers of settings.server when there are any
+    (llm/server.py: no model is loaded here, and settings.model names the served
+    model where a server serves several); else llama.cpp in this process, for
+    settings.model (flags > env > config > default), loaded with:
     n_ctx from settings.n_ctx, else max(DEFAULT_N_CTX, min_ctx), capped at the model's
     trained context; n_threads from settings or the physical cores; n_gpu_layers from
     settings, else all layers when llama.cpp was built with GPU support, else 0; and
     the kernels this machine was checked to run without crashing (`probe`).
     Raises LocalreadError for anything the user can fix (no model, bad file, memory,
     a llama.cpp build that crashes here)."""
+    if settings.server:
+        from localread.llm.server import open_server_engine
+
+        return open_server_engine(settings)
     from localread.llm.probe import checked_load
 
     model = resolve_model(settings)

@@ -19,12 +19,18 @@ log = logging.getLogger("localread.summarize")
 
 
 def progress_line(p: Progress) -> str:
-    """`12/52 done (model 9, cached 1, static 2, pending 0), 40 remaining, 80 tok/s, ETA 3m05s`."""
+    """`12/52 done (model 9, cached 1, static 2, pending 0), 40 remaining, 80 tok/s, ETA 3m05s`;
+    with parallel slots, `, 3/4 in flight` before the rate (which is then all slots'
+    together, as is the ETA)."""
     eta = "" if p.eta_s is None else f", ETA {duration(p.eta_s)}"
     return (
         f"{p.done}/{p.total} done (model {p.model}, cached {p.cached}, static {p.static}, "
-        f"pending {p.pending}), {p.remaining} remaining, {p.tokens_per_s:.0f} tok/s{eta}"
+        f"pending {p.pending}), {p.remaining} remaining{_slots(p, ', ')}, {p.tokens_per_s:.0f} tok/s{eta}"
     )
+
+
+def _slots(p: Progress, sep: str) -> str:
+    return f"{sep}{p.in_flight}/{p.slots} in flight" if p.slots > 1 else ""
 
 
 def duration(seconds: float) -> str:
@@ -71,7 +77,7 @@ def progress_display() -> Iterator[Callable[[Progress], None]]:
             total=p.total,
             completed=p.done,
             detail=f"model {p.model} · cached {p.cached} · static {p.static} · remaining {p.remaining}"
-            f" · {p.tokens_per_s:.0f} tok/s{eta}",
+            f"{_slots(p, ' · ')} · {p.tokens_per_s:.0f} tok/s{eta}",
         )
         now = time.monotonic()
         if now - last[0] >= LOG_EVERY_S:

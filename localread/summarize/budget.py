@@ -60,12 +60,14 @@ def make_budget(
     )
 
 
-def over_budget(budget: Budget, calls: int, model_seconds: float, now: float) -> str | None:
+def over_budget(
+    budget: Budget, calls: int, model_seconds: float, now: float, *, in_flight: int = 0
+) -> str | None:
     """Why no further model call may start, or None. calls / model_seconds: the model
-    calls made so far and the time they took; now: time.time(). A call is expected
-    to take as long as the mean so far, and must end REPORT_MARGIN_S before the
-    deadline."""
-    if budget.max_calls is not None and calls >= budget.max_calls:
+    calls finished so far and the time each took, summed; in_flight: calls started
+    and not finished (parallel slots); now: time.time(). A call is expected to take
+    as long as the mean so far, and must end REPORT_MARGIN_S before the deadline."""
+    if budget.max_calls is not None and calls + in_flight >= budget.max_calls:
         return f"--max-chunks {budget.max_calls} reached"
     if budget.deadline is not None:
         mean = model_seconds / calls if calls else 0.0

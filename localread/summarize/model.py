@@ -158,13 +158,16 @@ class Report:
     header: RunHeader
     stopped: str | None = None  # why model calls stopped early, None when complete
     interrupted: bool = False
+    failed: str | None = None  # why the model could not be reached any more (servers)
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
     """A snapshot for progress displays. remaining: units not yet processed.
-    tokens_per_s: prompt tokens evaluated plus tokens generated, per second of model
-    time. eta_s: remaining units that may need the model times the mean call time."""
+    tokens_per_s: prompt tokens evaluated plus tokens generated, per second of wall
+    time with a model call in flight (all slots together). eta_s: remaining units
+    that may need the model times that wall time per model unit. in_flight / slots:
+    model calls running now, and how many may run at once."""
 
     done: int
     total: int
@@ -176,3 +179,5 @@ class Progress:
     tokens_per_s: float
     eta_s: float | None
     current: str
+    in_flight: int = 0
+    slots: int = 1
