@@ -29,9 +29,20 @@ SERVER_CMAKE := -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF \
 	-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_APP=OFF
 
-.PHONY: setup demo test test-fast bench lint clean lock server
+.PHONY: setup browser screenshot demo test test-fast bench lint clean lock server
 
 setup: $(STAMP)
+
+# What the browser tests need besides the venv (playwright comes with the dev extra):
+# Debian's chromium (installed by .ci/run) and the Mermaid parser, from npm into an
+# ignored folder at a pinned version. The tests fail, never skip, without them.
+MERMAID_VERSION := 11.17.2
+MERMAID := .browser/node_modules/mermaid/dist/mermaid.min.js
+
+browser: $(MERMAID)
+
+$(MERMAID):
+	npm install --no-audit --no-fund --silent --prefix .browser mermaid@$(MERMAID_VERSION)
 
 # Every package at the exact version of constraints.txt (build dependencies of
 # llama-cpp-python's source build included, through PIP_CONSTRAINT), so a fresh
@@ -54,10 +65,14 @@ lock:
 	  $(LOCKENV)/bin/python -m pip freeze --all --exclude localread; } > $(LOCK)
 	rm -rf $(LOCKENV) build
 
+# docs/report.png, the README's screenshot of `localread report examples/segment_demo`.
+screenshot: setup
+	$(BIN)/python docs/screenshot.py
+
 demo: setup
 	$(BIN)/localread tour $(EXAMPLE)
 
-test: setup
+test: setup browser
 	$(if $(SERVER_TESTS),@echo "make test: the real-server tests are not run: no llama-server at $(LLAMA_SERVER) (make server builds it)")
 	LLAMA_SERVER=$(LLAMA_SERVER) $(BIN)/python -m pytest -q $(SERVER_TESTS)
 
@@ -78,7 +93,7 @@ $(LLAMA_SERVER): | $(STAMP)
 	mv $(LLAMA_SERVER).part $(LLAMA_SERVER)
 	rm -rf $(SERVER_DIR).tmp
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not model and not server"
 
 bench: setup server
@@ -93,4 +108,4 @@ lint: setup
 	$(BIN)/python -m ruff check localread tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(LOCKENV) build *.egg-info
+	rm -rf $(VENV) $(LOCKENV) .browser build *.egg-info

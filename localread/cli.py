@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from localread.commands import explain, map_, models, paper, summarize, tour
+from localread.commands import explain, map_, models, paper, report, summarize, tour
 
 app = typer.Typer(
     name="localread",
@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (map_, tour, explain, summarize, paper, models):
+for _module in (map_, tour, explain, summarize, report, paper, models):
     _module.register(app)
 
 

@@ -32,6 +32,8 @@ def test_report_is_deterministic_and_complete(tmp_path: Path) -> None:
         markdown.write_report(report, out)
         outs.append(out)
     assert pages(outs[0]) == pages(outs[1]) == pages(outs[2])
+    site = [{p.relative_to(o): p.read_bytes() for p in o.rglob("*.html")} for o in outs]
+    assert site[0] == site[1] and len(site[0]) > 5
     one, three = (json.loads((o / "summary.json").read_text()) for o in (outs[0], outs[2]))
     assert [{k: c[k] for k in c if k != "source"} for c in one["chunks"]] == [
         {k: c[k] for k in c if k != "source"} for c in three["chunks"]
@@ -49,9 +51,10 @@ def test_report_is_deterministic_and_complete(tmp_path: Path) -> None:
     page = (outs[0] / "modules" / "tinynet.model.md").read_text()
     assert "`tinynet/model.py:22-24`" in page and '<a id="tinynet.model.TinyNet.forward"></a>' in page
     assert first.results["tinynet.model.softmax"].summary in page
-    assert sorted(p.name for p in (outs[0] / "modules").iterdir()) == sorted(
-        f"{c.id}.md" for c in first.repo.chunks.values() if c.kind is ChunkKind.MODULE
-    )
+    modules = sorted(c.id for c in first.repo.chunks.values() if c.kind is ChunkKind.MODULE)
+    for suffix in (".md", ".html"):  # the Markdown report and the HTML site (render.html)
+        assert sorted(p.stem for p in (outs[0] / "modules").iterdir() if p.suffix == suffix) == modules
+    assert "```mermaid\nflowchart TD\n" in index
 
 
 class Inventive(ScriptedEngine):

@@ -17,6 +17,7 @@ from localread.errors import error_boundary
 from localread.logs import warnings_on_stderr
 
 if TYPE_CHECKING:
+    from localread.paper.steps import StepSection
     from localread.repo.analysis import Repo
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,3 +104,21 @@ def command_settings(
 
         enforce_offline(settings.server)
     return settings
+
+
+def paper_for_steps(repo: Repo, paper_file: Path, ids: Iterable[str]) -> tuple[str, dict[str, tuple[StepSection, ...]]]:
+    """`--paper` of tour and report: read the paper (its skipped pages warned about),
+    align it statically with the repository, and keep the sections these steps
+    implement: (the paper's name as shown, chunk id -> sections). Raises
+    LocalreadError when the paper cannot be read."""
+    from localread.paper import align, code_view, read_paper
+    from localread.paper.steps import step_sections
+    from localread.render.terminal import warn_pages
+
+    paper = read_paper(paper_file)
+    warn_pages(paper_file, paper.skipped)
+    try:
+        name = paper_file.resolve().relative_to(repo.root).as_posix()
+    except ValueError:
+        name = paper_file.as_posix()
+    return name, step_sections(align(paper, code_view(repo), paper_name=name), ids)

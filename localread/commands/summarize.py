@@ -90,6 +90,7 @@ def summarize_command(
             print_json(markdown.summary_json(report))
         else:
             terminal.stdout.print(f"report: {out_dir / 'index.md'}", markup=False, highlight=False)
+            terminal.stdout.print(f"site: {out_dir / 'index.html'}", markup=False, highlight=False)
         if stop.reason is not None:
             raise typer.Exit(130 if stop.reason == "interrupted" else 143)
 

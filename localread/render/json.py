@@ -3,12 +3,15 @@ the stages' values. Paths are relative to the repository, with `/` separators.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localread.data import Counts, Explanation
 from localread.repo.analysis import Repo
 from localread.repo.rank import core_symbols
 from localread.repo.tour import Tour
+
+if TYPE_CHECKING:
+    from localread.paper.steps import StepSection
 
 
 def files_json(counts: Counts) -> dict[str, Any]:
@@ -66,6 +69,7 @@ def tour_json(
     explanations: dict[str, Explanation] | None = None,
     summaries: dict[str, str] | None = None,
     descriptions: dict[str, str] | None = None,
+    sections: dict[str, tuple[StepSection, ...]] | None = None,
 ) -> dict[str, Any]:
     """The tour shape of DESIGN.md, and: each step's "parent" (the id of the step it
     hangs under, null for the entry: the tour is a tree) and "calls" (how many calls
@@ -79,7 +83,8 @@ def tour_json(
     ("unverified") and the static description ("description"). A step of a tour
     without the model has "explanation": null and, when given, its "description". A
     step whose unchanged code an earlier `summarize` described has that as "summary"
-    (absent otherwise)."""
+    (absent otherwise). With a paper (`sections` given), every step has "paper": the
+    sections it implements ([{"title", "score", "why"}], paper.steps)."""
     explanations = explanations or {}
     summaries = summaries or {}
     descriptions = descriptions or {}
@@ -99,6 +104,7 @@ def tour_json(
                 "calls": tour.calls.get(s.id, 0),
                 **_explanation_json(explanations.get(s.id), descriptions.get(s.id)),
                 **({"summary": summaries[s.id]} if s.id in summaries else {}),
+                **({"paper": [x.to_json() for x in sections.get(s.id, ())]} if sections is not None else {}),
             }
             for s in tour.steps
         ],

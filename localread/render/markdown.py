@@ -35,6 +35,7 @@ from typing import Any
 from localread.data import Chunk, ChunkKind, FactsCard
 from localread.errors import LocalreadError
 from localread.grounding import repo_identifiers, unverified_names
+from localread.render.diagram import tour_mermaid
 from localread.render.safe import md_block, md_code, md_text
 from localread.repo.rank import core_symbols
 from localread.sentences import first_sentence
@@ -152,11 +153,14 @@ def _read_marker(out: Path) -> dict[str, Any]:
 
 
 def write_report(report: Report, out: Path) -> list[Path]:
-    """Write the report into `out` (claimed with claim_out_dir); returns the files.
+    """Write the report into `out` (claimed with claim_out_dir): the Markdown pages,
+    summary.json and the HTML site (render.html); returns the files.
 
     Raises LocalreadError when the disk is full or the folder cannot be written; the
     summaries stay in the store, so the next run writes the report without model calls.
     """
+    from localread.render import html
+
     pages = page_names(report)
     files: dict[str, str] = {}
     known = repo_identifiers(report.repo)
@@ -164,16 +168,31 @@ def write_report(report: Report, out: Path) -> list[Path]:
         files[name] = module_page(report, module_id, pages, known)
     files["index.md"] = index_page(report, pages)
     files["summary.json"] = json.dumps(summary_json(report), indent=2, ensure_ascii=False) + "\n"
+    files.update(html.site_files(html.site_of_report(report)))
+    return write_files(out, files, report.repo.root, replaces=_PAGES)
+
+
+# The pages a new report replaces: those of modules (or steps) that are gone are removed.
+_PAGES = re.compile(r"(modules|steps)/[^/]+\.(md|html)")
+
+
+def write_files(out: Path, files: dict[str, str], repo_root: Path, *, replaces: re.Pattern[str]) -> list[Path]:
+    """Write files (path relative to `out` -> text) atomically into the claimed folder
+    `out`, remove the files of the previous write that match `replaces` and are not
+    written now, and list in the marker every file localread wrote there. Raises
+    LocalreadError when the disk is full or the folder cannot be written."""
     previous = set(_read_marker(out).get("files", []))
     written: list[Path] = []
     try:
-        (out / "modules").mkdir(parents=True, exist_ok=True)
+        for folder in sorted({Path(name).parent for name in files}):
+            (out / folder).mkdir(parents=True, exist_ok=True)
         for name in sorted(files):
             written.append(_atomic_write(out / name, files[name]))
-        for stale in sorted(previous - set(files) - {LOG_NAME}):
-            if re.fullmatch(r"modules/[^/]+\.md", stale):
-                (out / stale).unlink(missing_ok=True)
-        marker = {"generator": GENERATOR, "repo": str(report.repo.root), "files": sorted([*files, LOG_NAME])}
+        stale = {name for name in previous - set(files) if replaces.fullmatch(name)}
+        for name in sorted(stale):
+            (out / name).unlink(missing_ok=True)
+        marker = {"generator": GENERATOR, "repo": str(repo_root),
+                  "files": sorted((previous - stale) | set(files) | {LOG_NAME})}
         _atomic_write(out / MARKER, json.dumps(marker, indent=2) + "\n")
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -359,6 +378,8 @@ def index_page(report: Report, pages: dict[str, str]) -> str:
     for n, tour in enumerate(report.tours, 1):
         how = f" ({md_code(tour.entry.command)})" if tour.entry.command else ""
         lines += [f"### {n}. From {md_code(tour.entry.path)}{how}", ""]
+        # Drawn from the tour's tree (render.diagram), which GitHub renders natively.
+        lines += ["```mermaid", tour_mermaid(repo, tour), "```", ""]
         for i, step in enumerate(tour.steps, 1):
             chunk = repo.chunks[step.id]
             indent = "   " * min(step.depth, 6)

@@ -108,11 +108,16 @@ def render_map(repo: Repo, top: int) -> None:
 
 
 def tour_tree(
-    repo: Repo, tour: Tour, summaries: dict[str, str] | None = None, descriptions: dict[str, str] | None = None
+    repo: Repo,
+    tour: Tour,
+    summaries: dict[str, str] | None = None,
+    descriptions: dict[str, str] | None = None,
+    sections: dict[str, tuple] | None = None,
 ) -> Tree:
     """The steps as a tree, each under the step that calls it, with its reason, its
     static description (when given) and, when an earlier `summarize` stored one for
-    its unchanged code, its summary."""
+    its unchanged code, its summary; with a paper (`sections`: chunk id ->
+    paper.steps.StepSection), the sections it implements."""
     summaries = summaries or {}
     descriptions = descriptions or {}
     root = Tree(f"[bold]reading tour from {safe.term(tour.entry.path)}[/bold]")
@@ -126,6 +131,8 @@ def tour_tree(
             node.add(f"[dim]does:[/dim] {_escape(descriptions[step.id])}")
         if summaries.get(step.id):
             node.add(f"[dim]summarize said:[/dim] {_escape(summaries[step.id])}")
+        if sections and sections.get(step.id):
+            node.add(paper_line(sections[step.id]))
         nodes[step.id] = node
     return root
 
@@ -134,10 +141,19 @@ def tour_tree(
 PRUNED_SHOWN = 10
 
 
+def paper_line(sections: tuple) -> str:
+    """Rich markup naming the paper sections a step implements (titles escaped)."""
+    return "[magenta]in the paper:[/magenta] " + "; ".join(f"{_escape(s.title)} [dim]({s.score:.2f})[/dim]" for s in sections)
+
+
 def render_tour(
-    repo: Repo, tour: Tour, summaries: dict[str, str] | None = None, descriptions: dict[str, str] | None = None
+    repo: Repo,
+    tour: Tour,
+    summaries: dict[str, str] | None = None,
+    descriptions: dict[str, str] | None = None,
+    sections: dict[str, tuple] | None = None,
 ) -> None:
-    stdout.print(tour_tree(repo, tour, summaries, descriptions))
+    stdout.print(tour_tree(repo, tour, summaries, descriptions, sections))
     if not tour.pruned:
         return
     cuts = {p.cut for p in tour.pruned}
@@ -262,10 +278,11 @@ def rejected_text(explanation) -> str:
 class TourPrinter:
     """Prints a narrated tour step by step while the model streams."""
 
-    def __init__(self, repo: Repo, tour: Tour) -> None:
+    def __init__(self, repo: Repo, tour: Tour, sections: dict[str, tuple] | None = None) -> None:
         self.repo = repo
         self.tour = tour
         self.depth = 0
+        self.sections = sections or {}
         stdout.print(f"[bold]reading tour from {_escape(tour.entry.path)}[/bold] ({len(tour.steps)} steps)")
 
     def step(self, n: int, step) -> None:
@@ -273,6 +290,8 @@ class TourPrinter:
         indent = "  " * step.depth  # the depth of a step is its place in the tree
         stdout.print(f"\n{indent}[bold]{n}. {_name(step.id, self.repo)}[/bold]  [dim]{step.kind} {_escape(step.path)}:{step.start}-{step.end}[/dim]")
         stdout.print(f"{indent}[italic dim]{_escape(step.reason)}[/italic dim]")
+        if self.sections.get(step.id):
+            stdout.print(indent + paper_line(self.sections[step.id]))
 
     def done(self, explanation) -> None:
         indent = "  " * self.depth
