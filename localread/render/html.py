@@ -39,7 +39,7 @@ from pygments.lexers import PythonLexer
 from localread.data import Chunk, ChunkKind, FactsCard, Step
 from localread.grounding import repo_identifiers, unverified_names
 from localread.render.diagram import step_label, tour_svg
-from localread.render.safe import html_text, one_line, plain
+from localread.render.safe import file_names, html_text, one_line, plain
 from localread.repo.rank import core_symbols
 from localread.sentences import first_sentence
 
@@ -116,18 +116,8 @@ def told_from_store(repo: Repo, summaries: dict[str, str]) -> dict[str, Told]:
 
 def module_pages(repo: Repo) -> dict[str, str]:
     """Module id -> `modules/<name>.html`, unique even on a case-insensitive disk."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
     modules = sorted((c for c in repo.chunks.values() if c.kind is ChunkKind.MODULE), key=lambda c: (c.path, c.id))
-    for chunk in modules:
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", chunk.id) or "module"
-        name, n = base, 1
-        while name.lower() in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name.lower())
-        names[chunk.id] = f"modules/{name}.html"
-    return names
+    return file_names([c.id for c in modules], "modules", ".html")
 
 
 def step_page(tour_no: int, step_no: int) -> str:

@@ -36,7 +36,7 @@ from localread.data import Chunk, ChunkKind, FactsCard
 from localread.errors import LocalreadError
 from localread.grounding import repo_identifiers, unverified_names
 from localread.render.diagram import tour_mermaid
-from localread.render.safe import md_block, md_code, md_text
+from localread.render.safe import file_names, md_block, md_code, md_text
 from localread.repo.rank import core_symbols
 from localread.sentences import first_sentence
 from localread.summarize import OVERVIEW_ID, PACKAGE_PREFIX, Report, Source
@@ -221,17 +221,7 @@ def _atomic_write(path: Path, text: str) -> Path:
 def page_names(report: Report) -> dict[str, str]:
     """Module id -> page path under the report (`modules/<id>.md`), unique even on a
     case-insensitive file system."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for chunk in sorted(_modules(report), key=lambda c: c.path):
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", chunk.id) or "module"
-        name, n = base, 1
-        while name.lower() in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name.lower())
-        names[chunk.id] = f"modules/{name}.md"
-    return names
+    return file_names([c.id for c in sorted(_modules(report), key=lambda c: c.path)], "modules", ".md")
 
 
 def _modules(report: Report) -> list[Chunk]:

@@ -158,3 +158,20 @@ __all__ = [
     "term",
     "text",
 ]
+
+
+def file_names(ids: list[str], folder: str, suffix: str) -> dict[str, str]:
+    """id -> `<folder>/<name><suffix>`, in the order given: the id with every
+    character a file name may not safely hold replaced by `_`, and numbered where two
+    would meet on a case-insensitive disk."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for uid in ids:
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", uid) or "module"
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name.lower())
+        names[uid] = f"{folder}/{name}{suffix}"
+    return names
