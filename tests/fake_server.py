@@ -27,7 +27,7 @@ def summary_answer(body: dict[str, Any]) -> str:
     prompt = body.get("prompt") or ""
     if not isinstance(prompt, str):
         prompt = " ".join(map(str, prompt))
-    name = prompt.rsplit("Code:", 1)[-1].split("\n", 1)[0].strip()
+    name = prompt.rsplit("Code:", 1)[-1].split("\n", 1)[0].strip().removesuffix(", documented:")
     return f" Summary of {name}."
 
 

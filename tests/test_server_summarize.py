@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -123,9 +124,13 @@ def test_parallel_without_a_server_runs_one_call_at_a_time_and_says_so(tmp_path:
 
 
 def distinct_answer(body: dict[str, Any]) -> str:
-    """Words no two prompts share (so that no answer repeats an earlier one)."""
+    """The unit's name (so the quality gate finds it on topic), then words no two
+    prompts share (so that no answer repeats an earlier one)."""
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    return " ".join(f"w{digest[i:i + 6]}" for i in range(0, 36, 6)) + "."
+    text = body.get("prompt") or " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+    named = re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)`", str(text).rsplit("Code:", 1)[-1])
+    name = named[0].rsplit(".", 1)[-1] if named else "it"
+    return f"The {name} step, " + " ".join(f"w{digest[i:i + 6]}" for i in range(0, 36, 6)) + "."
 
 
 def test_explain_and_tour_run_on_a_server(tmp_path: Path) -> None:
@@ -197,7 +202,8 @@ def test_batch_waves_until_the_tree_is_done_and_share_keys_with_a_server_run(tmp
     first = [json.loads(line) for line in wave.read_text().splitlines()]
     assert first and data["stats"]["llm_calls"] == 0 and data["stats"]["pending"] > len(first)
     body = first[0]["body"]
-    assert body["model"] == "org/m" and body["temperature"] == 0.0 and body["prompt"].endswith("Summary:")
+    # A docstring-completion prompt: it ends where the unit's docstring would open.
+    assert body["model"] == "org/m" and body["temperature"] == 0.0 and body["prompt"].endswith('"""')
     assert all(line["custom_id"].startswith("s1:") for line in first)
     waves = 1
     while wave.stat().st_size:
@@ -222,7 +228,7 @@ def test_a_batch_answer_that_repeats_its_prompt_is_asked_again_in_the_next_wave(
     def copy_an_input(body: dict[str, Any]) -> str:
         # A small model's habit: the module answered with its function's summary
         # (when the prompt shows it: the second attempt names the functions only).
-        if "Code: the module `calc.ops`" in body["prompt"] and "(function): Summary of" in body["prompt"]:
+        if "Code: the module `calc.ops`" in body["prompt"] and "`mean`: Summary of" in body["prompt"]:
             return " Summary of `mean` (function)."
         return summary_answer(body)
 
@@ -234,7 +240,8 @@ def test_a_batch_answer_that_repeats_its_prompt_is_asked_again_in_the_next_wave(
         assert code == 0, err
     assert len(retried) == 1
     ops = next(c for c in data["chunks"] if c["id"] == "calc.ops")
-    assert ops["rejected"] == ["repeated the summary of `mean`"] and ops["fallback"] is False
+    assert len(ops["rejected"]) == 1 and ops["fallback"] is False
+    assert ops["rejected"][0].startswith("repeated what the prompt said about `mean`")
     assert ops["summary"] == "Summary of the module `calc.ops`."
 
 
