@@ -52,6 +52,12 @@ DIVERSE_SHARE = 0.35
 # An identifier with a part repeated this often, or longer than this, ran away.
 RUNAWAY_REPEATS = 3
 RUNAWAY_CHARS = 80
+# A text needs this many words outside the code it names (`Style.on(cls, meta)`,
+# `tqdm_auto.tqdm_discord`): a bare name or a signature is not an explanation.
+MIN_PROSE_WORDS = 3
+# A name the text says this often (a class "combines the base class `X` with the
+# class `X`") goes round in circles.
+NAME_TIMES = 3
 
 # Function words: never content, and never "new" when a text restates a name.
 _FUNCTION_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "of", "in", "on", "at", "by", "for", "to", "from", "with", "without", "into", "onto", "over", "under", "is", "are", "was", "were", "be", "been", "being", "am", "it", "its", "it's", "this", "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "while", "whether", "if", "then", "than", "else", "as", "also", "too", "very", "just", "only", "not", "no", "each", "every", "all", "any", "some", "such", "both", "either", "neither", "there", "here", "their", "they", "them", "we", "our", "you", "your", "he", "she", "his", "her", "i", "me", "my", "one", "ones", "do", "does", "did", "done", "has", "have", "had", "having", "can", "could", "may", "might", "must", "shall", "should", "will", "would", "about", "above", "after", "before", "between", "through", "during", "against", "within", "via", "per", "up", "down", "out", "off", "again", "further", "once", "more", "most", "much", "many", "other", "another", "same", "own", "how", "why", "because"])
@@ -195,7 +201,8 @@ class Subject:
     restated: stems of the name, the file's path, the kind and the reason line: a text
     made only of these adds nothing. source_names: identifiers in the unit's source (a callee it
     is said to call must be among them); callers: ids of the chunks that call it.
-    relations: the repository's call graph, None when there is no code unit.
+    relations: the repository's call graph, None when there is no code unit. bases: a
+    class's base classes as written, last part only (None: not a class).
     """
 
     name: str
@@ -207,12 +214,17 @@ class Subject:
     source_names: frozenset[str] = frozenset()
     callers: frozenset[str] = frozenset()
     relations: Relations | None = None
+    bases: frozenset[str] | None = None
 
 
 def _card_text(card: FactsCard) -> str:
     """Every name and phrase of the card that says what the unit is."""
-    # The whole id: a method is about its class too, and a module about its package.
-    parts = [card.id, card.docstring or ""]
+    # The id: a method is about its class too, and a module about its package. Not
+    # the top package's name, which every unit of the package shares: "the tqdm
+    # discord" is not on topic for `tqdm.contrib.discord.tqdm_discord.close` because
+    # of `tqdm` (its own name words still count when they are the package's too).
+    package, _, rest = card.id.partition(".")
+    parts = [rest or package, card.docstring or ""]
     parts += [p.name for p in card.parameters]
     parts += [p.annotation or "" for p in card.parameters]
     parts += [c.id.rsplit(".", 1)[-1] for c in card.callees]
@@ -264,7 +276,27 @@ def subject_for(
         source_names=frozenset(_IDENT.findall(code)) | {chunk.name},
         callers=frozenset(callers),
         relations=relations(repo),
+        bases=_written_bases(code, chunk.name) | {b.rsplit(".", 1)[-1] for b in card.bases or ()}
+        if chunk.kind is ChunkKind.CLASS else None,
     )
+
+
+def _written_bases(code: str, name: str) -> frozenset[str]:
+    """The base classes in a class statement's parentheses, last part of each name
+    (`nn.Module` -> `Module`; keywords such as `metaclass=` left out)."""
+    match = re.search(rf"\bclass\s+{re.escape(name)}\s*\(", code)
+    if match is None:
+        return frozenset()
+    depth, end = 1, match.end()
+    while end < len(code) and depth:
+        depth += {"(": 1, ")": -1}.get(code[end], 0)
+        end += 1
+    found = set()
+    for part in code[match.end() : end - 1].split(","):
+        dotted = re.match(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[|$)", part)
+        if dotted is not None and "=" not in part:
+            found.add(dotted.group(1).rsplit(".", 1)[-1])
+    return frozenset(found)
 
 
 def subject_of_names(name: str, kind: str, parts: Iterable[str], context: Iterable[str] = ()) -> Subject:
@@ -308,6 +340,8 @@ def check(
     degenerate = _degenerate(own, words)
     if degenerate is not None:
         return (degenerate,)
+    if len(split_words(_prose(own))) < MIN_PROSE_WORDS:
+        return ("names code and says nothing about it",)
     copy = _repeated(own, examples, shown or {})
     if copy is not None:
         return (copy,)
@@ -322,12 +356,27 @@ def check(
         reasons.append("restates the name" + (" and the reason line" if subject.kind not in ("package", "repository") else "")
                        + " and adds nothing")
     reasons += _wrong_kind(answer, subject)
+    reasons += _wrong_bases(answer, subject)
     reasons += _wrong_relations(answer, subject)
     return tuple(reasons)
 
 
 def _names(words: Sequence[str]) -> str:
     return ", ".join(f"“{w}”" for w in words[:4]) + (f" and {len(words) - 4} more" if len(words) > 4 else "")
+
+
+# Code in a text: a span in backticks, a call with its arguments, a dotted name, a
+# snake_case or CamelCase identifier.
+_CODE_NAME = re.compile(
+    r"`[^`\n]+`|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?:\(\))?|[A-Za-z0-9]*_[A-Za-z0-9_]+(?:\(\))?"
+    r"|\b[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*\b"
+)
+_CODE_CALL = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\([^()]*\)")
+
+
+def _prose(text: str) -> str:
+    """text without the code it names: what it says in words of its own."""
+    return _CODE_NAME.sub(" ", _CODE_CALL.sub(" ", text))
 
 
 def _repeated(text: str, examples: Sequence[str], shown: Mapping[str, str]) -> str | None:
@@ -351,6 +400,12 @@ def _degenerate(text: str, words: list[str]) -> str | None:
     prose = re.sub(r"`[^`]*`", " ", text)
     if re.search(r"\s=\s|==|\)\s*:|^\s*(?:def|class|return|import)\s", prose):
         return "degenerate: it is code, not a sentence"
+    said: dict[str, int] = {}
+    for mention in _CODE_NAME.findall(text):
+        name = mention.strip("`").removesuffix("()")
+        said[name] = said.get(name, 0) + 1
+        if said[name] >= NAME_TIMES:
+            return f"degenerate: it names `{name}` {NAME_TIMES} times"
     grams: dict[tuple[str, ...], int] = {}
     for i in range(len(words) - LOOP_NGRAM + 1):
         gram = tuple(words[i : i + LOOP_NGRAM])
@@ -389,6 +444,36 @@ def _wrong_kind(text: str, subject: Subject) -> list[str]:
         return []
     what = match.group("what")
     return [f"calls the {subject.kind} `{subject.name}` a{'n' if what[0] in 'aeiou' else ''} {what}"]
+
+
+# A lookahead, so that claims may overlap ("a subclass of the base class `X`").
+_BASE_CLAIM = re.compile(
+    r"\b(?=(?:sub-?class\s+of|inherits\s+from|derived\s+from|extends|base\s+class(?:\s+is)?)\s+"
+    r"(?:the\s+)?(?:`(?P<quoted>[A-Za-z_][A-Za-z0-9_.]*)`|(?P<base>[A-Z][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)))",
+    re.IGNORECASE,
+)
+
+
+def _wrong_bases(text: str, subject: Subject) -> list[str]:
+    """A class said to derive from a class that is not among its bases, or from itself."""
+    if subject.bases is None:
+        return []
+    for match in _BASE_CLAIM.finditer(text):
+        # A word in plain prose ("extends the mask") is no class name: only code is.
+        written = match.group("quoted") or match.group("base")
+        if written is None or (match.group("quoted") is None and not written[0].isupper()):
+            continue
+        end = match.end("quoted") if match.group("quoted") else match.end("base")
+        if text[end:].startswith(("'s", "’s")):  # "a subclass of PyTorch's `Module`"
+            continue
+        base = written.rsplit(".", 1)[-1]
+        if base.lower() in GENERIC or base in subject.bases:
+            continue
+        if base == subject.name:
+            return [f"calls `{subject.name}` its own base class"]
+        known = ", ".join(f"`{b}`" for b in sorted(subject.bases)) or "none"
+        return [f"says `{subject.name}` derives from `{base}`; its bases are {known}"]
+    return []
 
 
 def _is_subject(mention: str, subject: Subject) -> bool:

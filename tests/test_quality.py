@@ -158,6 +158,45 @@ def test_degeneration(repo) -> None:
     )
 
 
+def test_a_name_or_a_signature_is_no_sentence(repo) -> None:
+    # Seen with the default model: rich's `Style.on` "summarized" as its signature, and
+    # tqdm's `tqdm_discord` as a bare dotted name.
+    s = subject(repo, "segmenter.utils.transforms.ResizeLongestSide.apply_coords")
+    assert check("ResizeLongestSide.apply_coords(self, coords, original_size)", s) == (
+        "names code and says nothing about it",
+    )
+    assert check("`transforms.ResizeLongestSide.apply_coords`.", s) == ("names code and says nothing about it",)
+    assert check("Scale `coords` with `ResizeLongestSide.apply_coords(coords, size)` to the new size.", s) == ()
+
+
+def test_a_name_said_again_and_again(repo) -> None:
+    # Seen on rich's `ReprHighlighter` with the default model.
+    s = subject(repo, "segmenter.modeling.decoder.MaskDecoder")
+    said = check("MaskDecoder is a class that combines the base class `MaskDecoder` with the class `MaskDecoder`.", s)
+    assert said == ("degenerate: it names `MaskDecoder` 3 times",)
+
+
+def test_base_classes_the_code_does_not_have(repo) -> None:
+    decoder = subject(repo, "segmenter.modeling.decoder.MaskDecoder")
+    assert decoder.bases == frozenset({"Module"})
+    assert check("A subclass of `ImageEncoder` that decodes the masks from the image embedding.", decoder) == (
+        "says `MaskDecoder` derives from `ImageEncoder`; its bases are `Module`",
+    )
+    assert check("The mask decoder, a subclass of the base class `MaskDecoder`.", decoder) == (
+        "calls `MaskDecoder` its own base class",
+    )
+    # What the code says, and words in plain prose, pass.
+    assert check("A subclass of `torch.nn.Module` that decodes masks from the image embedding.", decoder) == ()
+    assert check("Decodes masks and extends the mask tokens with the image embedding.", decoder) == ()
+    # A function has no bases to contradict.
+    assert subject(repo, "segmenter.modeling.build._build").bases is None
+
+
+def test_the_package_name_alone_is_not_on_topic(repo) -> None:
+    s = subject(repo, "segmenter.utils.transforms.ResizeLongestSide.apply_coords")
+    assert check("The segmenter package for the whole project.", s)[0].startswith("off topic")
+
+
 def test_a_text_about_names_only() -> None:
     package = subject_of_names("tinynet", "package", ["module `tinynet.model`: a tiny classifier"])
     assert check("The tiny classifier and its training loop.", package) == ()
