@@ -4,8 +4,9 @@ to, once, under the step from which a reader meets it.
 `reading_tree(repo, entry)` returns the root `Node`. The entry's code is read in
 source order and each call into the repository followed depth-first in call-site
 order, each symbol once; library calls are not steps. A class is introduced where it
-is first built (with its constructor), or, when nothing before built it, just before
-the first of its methods that runs. The package `__init__.py` a name is imported
+is first built (with its constructor; a class a YAML config names, where the call that
+reads the config builds it, after the helper called there), or, when nothing before
+built it, just before the first of its methods that runs. The package `__init__.py` a name is imported
 through is shown where the import passes through it.
 
 A function or method is read where it is first met, unless another path reaches it
