@@ -2,9 +2,8 @@
 
 `config = OmegaConf.load(args.config)` (`library.CONFIG_LOADERS`) reads the file a
 path names: a literal, a name bound to one, a file opened from one, or a flag
-(`args.config`: the value the README's command passes, else the argparse default);
-with no value known, the one YAML file of the `configs/` folder next to the script
-(`repo.configs`). Its value is the file's root node, a CONFIG atom, whose attributes
+(`args.config`: the value the README's command passes, else the argparse default,
+else the one YAML file of the `configs/` folder next to the script; `repo.configs`). Its value is the file's root node, a CONFIG atom, whose attributes
 and items are its entries. A builder call (`instantiate_from_config(config.model)`,
 `hydra.utils.instantiate(cfg.model)`; `library.CONFIG_BUILDERS`) on a mapping with a
 `target:` (or `_target_:`) dotted string builds the repo class (or calls the repo
@@ -23,7 +22,17 @@ import posixpath
 from typing import NamedTuple
 
 from localread.repo.configs import ConfigTree, NodeKind
-from localread.repo.graph.atoms import CLASS, CONFIG, CONTAINER_METHOD, EMPTY, EXTERNAL, FUNCTION, INSTANCE, SEQ, TUPLE
+from localread.repo.graph.atoms import (
+    CLASS,
+    CONFIG,
+    CONTAINER_METHOD,
+    EMPTY,
+    EXTERNAL,
+    FUNCTION,
+    INSTANCE,
+    SEQ,
+    TUPLE,
+)
 from localread.repo.graph.library import CONFIG_BUILDERS, CONFIG_BUILDERS_EXTERNAL
 from localread.repo.graph.parse import DOTTED
 from localread.repo.graph.solver import CONFIGURED, NODE, SPAN, VAR, Solver
@@ -58,15 +67,11 @@ class Configured(Solver):
 
     def config_roots(self, node: ast.Call, scope: str) -> frozenset:
         """What a loader call reads: the root node of each YAML file its path names."""
-        arg = node.args[0] if node.args else next((kw.value for kw in node.keywords if kw.arg), None)
-        if arg is None or isinstance(arg, ast.Starred):
+        arg = _argument(node, ("file_", "stream", "path"))
+        if arg is None:
             return EMPTY
         script = self.files[self.scopes[scope].file].path
-        values = self.config_values(arg, scope, 0)
-        if values:
-            paths = {self.configs.find(script, value) for value in values}
-        else:
-            paths = {self.configs.fallback(script)}
+        paths = {self.configs.find(script, value) for value in self.config_values(arg, scope, 0)}
         return frozenset((CONFIG, self.intern(p), 0) for p in sorted(p for p in paths if p)
                          if self.configs.tree(p) is not None)
 
@@ -80,9 +85,10 @@ class Configured(Solver):
             parts = node.values if isinstance(node, ast.BoolOp) else [node.body, node.orelse]
             return {v for part in parts for v in self.config_values(part, scope, hops + 1)}
         if isinstance(node, ast.Attribute):
-            # `args.config`: what the command line gives the flag.
+            # `args.config`: what the command line gives the flag; with no value known,
+            # the one config next to the script (a path from the root: found as is).
             fs = self.files[self.scopes[scope].file]
-            value = self.configs.flag_value(fs.path, fs.source, node.attr)
+            value = self.configs.flag_value(fs.path, fs.source, node.attr) or self.configs.fallback(fs.path)
             return {value} if value else set()
         if isinstance(node, ast.Call):
             func = node.func
@@ -233,8 +239,8 @@ class Configured(Solver):
 
     def config_arguments(self, node: ast.Call, scope: str) -> frozenset:
         """The config mappings with a target that a builder call is given."""
-        arg = node.args[0] if node.args else next((kw.value for kw in node.keywords if kw.arg), None)
-        if arg is None or isinstance(arg, ast.Starred):
+        arg = _argument(node, ("config", "cfg", "conf"))
+        if arg is None:
             return EMPTY
         fi = self.scopes[scope].file
         return frozenset(a for a in self.types_of(arg, scope)
@@ -349,3 +355,10 @@ class Configured(Solver):
                     rows.append((self.strs[atom[1]], target.line, cid, target.place))
         rows.sort()
         return list(dict.fromkeys((cid, place) for _, _, cid, place in rows)), missing
+
+
+def _argument(node: ast.Call, keywords: tuple[str, ...]) -> ast.expr | None:
+    """A call's first positional argument, else the first of keywords passed."""
+    if node.args:
+        return None if isinstance(node.args[0], ast.Starred) else node.args[0]
+    return next((kw.value for kw in node.keywords if kw.arg in keywords), None)
