@@ -15,7 +15,16 @@ from localread.data import ChunkKind
 from localread.repo.graph.atoms import CLASS, EMPTY, INSTANCE
 from localread.repo.graph.library import BUILTINS
 from localread.repo.graph.parse import parse_params, quick_params, scan_param_names
-from localread.repo.graph.solver import ANNOTATION, CONFIG_ARG, FIXED, FLOWS, NODE, SELF, VAR, Solver
+from localread.repo.graph.solver import (
+    ANNOTATION,
+    CONFIG_ARG,
+    FIXED,
+    FLOWS,
+    NODE,
+    SELF,
+    VAR,
+    Solver,
+)
 from localread.repo.graph.state import UNSET, ParamName, Scope
 
 _POSITIONAL = ("positional", "positional_only")
