@@ -367,6 +367,8 @@ class _Builder:
             edge, parent = node.edge, node.parent
             if parent is None or edge is None or edge.site is None or node.via not in (Via.CALL, Via.BUILD, Via.DEFINES):
                 continue
+            if edge.named:
+                continue  # named by a config, not imported through the helper's package
             for package in self._chain(parent.chunk, node.chunk, edge.site):
                 if package in shown or package in self.placed:
                     continue
