@@ -365,6 +365,19 @@ def test_with_no_flag_value_the_one_yaml_in_configs_is_read(tmp_path: Path) -> N
     assert "ldm.util.instantiate_from_config" in found
 
 
+def test_a_file_opened_for_yaml_safe_load_is_read_as_the_config(tmp_path: Path) -> None:
+    sample = (FIXTURES / "tour_yaml" / "repo" / "scripts" / "sample.py").read_text()
+    with_yaml = sample.replace("from omegaconf import OmegaConf\n", "import yaml\n").replace(
+        "    config = OmegaConf.load(opt.config)\n    model = instantiate_from_config(config.model)\n",
+        '    with open(opt.config) as fh:\n        config = yaml.safe_load(fh)\n'
+        '    model = instantiate_from_config(config["model"])\n',
+    )
+    assert with_yaml != sample
+    found = yaml_tour(yaml_variant(tmp_path, {"scripts/sample.py": with_yaml}))
+    assert found[LATENT] == "named by `target:` at configs/latent.yaml:2, instantiated by `main` at scripts/sample.py:23"
+    assert found[UNET].startswith("named by `target:` at configs/latent.yaml:7")
+
+
 def test_editing_the_yaml_is_a_cache_miss(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     shutil.copytree(FIXTURES / "tour_yaml" / "repo", root)
