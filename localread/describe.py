@@ -145,17 +145,24 @@ def _call_clauses(repo: Repo, chunk: Chunk, card: FactsCard) -> tuple[list[str],
             raises.append(f"`{(site.external or site.text).rsplit('.', 1)[-1]}`" + (f" {when}" if when else ""))
             continue
         if site.targets:
-            verb = "builds" if site.kind is EdgeKind.INSTANTIATES else "calls"
-            names = [_target_name(repo, chunk, t) for t in site.targets]
-            what = f"{verb} {' or '.join(dict.fromkeys(names))}"
-            if verb == "builds":
-                what = f"builds a{'n' if names[0].strip('`')[:1].lower() in 'aeiou' else ''} {' or '.join(dict.fromkeys(names))}"
+            named = dict(site.configured)
+            plain = [t for t in site.targets if t not in named]
+            whats = []
+            if plain:
+                verb = "builds" if site.kind is EdgeKind.INSTANTIATES else "calls"
+                names = [_target_name(repo, chunk, t) for t in plain]
+                whats.append(f"{verb} {_a(names[0]) if verb == 'builds' else ''}{' or '.join(dict.fromkeys(names))}")
+            for target, where in named.items():
+                # What a config names is built as well as the helper's call, not instead.
+                name = _target_name(repo, chunk, target)
+                whats.append(f"builds {_a(name)}{name} (named at {where.split(' at ', 1)[-1]})")
             where = _context(site.context)
-            if clauses and clauses[-1][0] == where:
-                if what not in clauses[-1][1]:
-                    clauses[-1][1].append(what)
-            else:
-                clauses.append((where, [what]))
+            for what in whats:
+                if clauses and clauses[-1][0] == where:
+                    if what not in clauses[-1][1]:
+                        clauses[-1][1].append(what)
+                else:
+                    clauses.append((where, [what]))
         elif site.external and not site.external.startswith("builtins."):
             library.append(f"`{site.external.removesuffix('.__call__')}`")
         elif site.external and site.external.removeprefix("builtins.") not in _PLAIN_BUILTINS and "." not in site.external.removeprefix("builtins."):
@@ -167,6 +174,11 @@ def _call_clauses(repo: Repo, chunk: Chunk, card: FactsCard) -> tuple[list[str],
     if len(out) > MAX_CLAUSES:
         out = [*out[:MAX_CLAUSES], f"and {len(out) - MAX_CLAUSES} more calls into the repository"]
     return out, list(dict.fromkeys(library)), list(dict.fromkeys(raises))
+
+
+def _a(name: str) -> str:
+    """The article before a quoted class name."""
+    return "an " if name.strip("`")[:1].lower() in "aeiou" else "a "
 
 
 def _join_whats(whats: list[str]) -> str:

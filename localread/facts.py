@@ -83,7 +83,9 @@ def _outline(repo: Repo, chunk: Chunk) -> tuple[str, ...]:
         if not site.targets and site.external is None:
             what = f"{site.text}(...)" + (" [unresolved]" if site in unresolved else "")
         elif site.targets:
-            names = ", ".join(repo.chunks[t].qualname if t in repo.chunks else t for t in site.targets)
+            named = dict(site.configured)
+            names = ", ".join((repo.chunks[t].qualname if t in repo.chunks else t)
+                              + (f" (named by {named[t]})" if t in named else "") for t in site.targets)
             what = f"{site.text}(...) -> {names}"
         else:
             what = f"{site.text}(...) [{site.external}]"

@@ -123,3 +123,19 @@ def test_setup_py_is_parsed_not_run(tmp_path: Path) -> None:
     keywords = setup_py_keywords(tmp_path)
     assert keywords == {"name": "trap", "entry_points": {"console_scripts": ["t=trap.cli:main"]}}
     assert not marker.exists()
+
+
+def test_yaml_files_are_listed_as_configs_and_links_out_are_not(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write_repo(outside, {"secret.yaml": "model:\n  target: x.Y\n"})
+    root = write_repo(tmp_path / "repo", {
+        "train.py": "x = 1\n",
+        "configs/model.yaml": "model: {}\n",
+        "configs/sub/data.yml": "data: {}\n",
+        "build/generated.yaml": "skipped: true\n",
+        "notes.txt": "not a config\n",
+    })
+    os.symlink(outside / "secret.yaml", root / "configs" / "linked.yaml")
+    result = scan(root)
+    assert result.layout.configs == ["configs/model.yaml", "configs/sub/data.yml"]
+    assert result.counts.skipped_links == 1

@@ -2,9 +2,10 @@
 
 `analyze(root)` scans the repository, parses every Python file once with tree-sitter
 (chunks and symbol facts come from the same tree, which is then dropped; a large
-repository is read by one process per core), builds the symbol graph, finds the entry
-points and ranks the symbols. With a cache folder, an unchanged repository's analysis
-is read back instead (`cache`). Nothing in the repository is imported or executed.
+repository is read by one process per core), finds the entry points, builds the
+symbol graph (reading the YAML configs the code loads) and ranks the symbols. With a
+cache folder, an unchanged repository's analysis is read back instead (`cache`).
+Nothing in the repository is imported or executed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from localread.errors import LocalreadError
 from localread.repo import cache
 from localread.repo import graph as graph_mod
 from localread.repo.chunks import extract_chunks, parse
+from localread.repo.configs import ConfigFiles
 from localread.repo.entries import find_entries
 from localread.repo.gcpause import gc_paused
 from localread.repo.model import Repo  # re-exported: the stages import it from here
@@ -82,11 +84,16 @@ def analyze(
         for chunk in read.chunks:
             chunks[chunk.id] = chunk if chunk.id not in chunks else _renamed(chunk, chunks)
         file_symbols[source_file.path] = read.symbols
-    graph = graph_mod.build_graph(result, chunks, file_symbols)
+    entries = find_entries(result, chunks)
+    # The configs a script loads may come from the flags its README command passes.
+    configs = ConfigFiles(result.root, result.layout.configs, {e.path: e.command for e in entries if e.command})
+    graph = graph_mod.build_graph(result, chunks, file_symbols, configs)
+    for note in configs.notes:
+        counts.skipped_invalid += 1
+        counts.note(note)
     # The per-file records are done with: freed now, the collector does not walk them
     # again during the stages below.
     del reads, file_symbols
-    entries = find_entries(result, chunks)
     ranks = rank_symbols(graph)
     repo = Repo(
         root=result.root,

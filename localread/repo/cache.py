@@ -3,9 +3,9 @@ an unchanged repository costs a scan and one read instead of a full analysis.
 
 An entry is keyed by a fingerprint of everything the analysis reads: the repository
 root, what the scan found (layout, skip counts) and, for every Python file, notebook,
-README and packaging file, its path, size, inode and modification time in
-nanoseconds; plus localread's own code and the Python grammar, so that an upgrade
-never loads an analysis of another shape. A hit returns the stored `Repo`; a miss, an
+README, packaging file and YAML file (a config the code may load), its path, size,
+inode and modification time in nanoseconds; plus localread's own code and the Python
+grammar, so that an upgrade never loads an analysis of another shape. A hit returns the stored `Repo`; a miss, an
 unreadable or corrupt entry, or one under another key means analyzing again and
 replacing it. There is one entry per repository, written atomically, so a reader
 never sees half a file.
@@ -51,6 +51,7 @@ def fingerprint(result: Scan) -> str | None:
     digest.update(repr(astuple(layout)).encode())
     digest.update(repr(astuple(counts)).encode())
     inputs = [f.path for f in result.files] + sorted({*layout.packaging, *([layout.readme] if layout.readme else [])})
+    inputs += layout.configs
     settled = time.time_ns() - int(RACY_SECONDS * 1e9)
     for rel in inputs:
         try:

@@ -4,8 +4,9 @@ to, once, under the step from which a reader meets it.
 `reading_tree(repo, entry)` returns the root `Node`. The entry's code is read in
 source order and each call into the repository followed depth-first in call-site
 order, each symbol once; library calls are not steps. A class is introduced where it
-is first built (with its constructor), or, when nothing before built it, just before
-the first of its methods that runs. The package `__init__.py` a name is imported
+is first built (with its constructor; a class a YAML config names, where the call that
+reads the config builds it, after the helper called there), or, when nothing before
+built it, just before the first of its methods that runs. The package `__init__.py` a name is imported
 through is shown where the import passes through it.
 
 A function or method is read where it is first met, unless another path reaches it
@@ -49,13 +50,15 @@ class Via(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Edge:
     """target is reached from a chunk at site (None for edges no call makes); cost: the
-    calls it adds below the main code (0 for scaffolding and constructors)."""
+    calls it adds below the main code (0 for scaffolding and constructors); note: words
+    added to the reason."""
 
     target: Chunk
     via: Via
     cost: int
     site: CallSite | None = None
     note: str = ""
+    named: str = ""  # where a config names the target: "`target:` at configs/x.yaml:2"
 
 
 @dataclass(eq=False, slots=True)
@@ -171,13 +174,20 @@ class _Builder:
         scaffold = chunk.kind is ChunkKind.MAIN
         for site in self.graph.calls.get(chunk.id, []):
             chosen, note = self._registry_entry(chunk, site)
-            for target in self._site_targets(site, chosen):
+            named = dict(site.configured)
+            targets = self._site_targets(site, chosen)
+            if named:
+                # The helper that reads the config first, then what the config names.
+                order = {cid: n for n, cid in enumerate(named)}
+                targets.sort(key=lambda t: (t.id in order, order.get(t.id, 0)))
+            for target in targets:
+                where = named.get(target.id, "")
                 if target.kind is ChunkKind.CLASS:
-                    out.append(Edge(target, Via.BUILD, 1, site, note))
+                    out.append(Edge(target, Via.BUILD, 1, site, note, where))
                 else:
                     # The functions a __main__ block hands control to are the main code.
                     free = scaffold and target.kind is ChunkKind.FUNCTION
-                    out.append(Edge(target, Via.CALL, 0 if free else 1, site, note))
+                    out.append(Edge(target, Via.CALL, 0 if free else 1, site, note, where))
         if chunk.kind is ChunkKind.MODULE:
             out += [Edge(b, Via.MAIN, 0) for b in self.chunks.values() if b.parent == chunk.id and b.kind is ChunkKind.MAIN]
             if chunk.id == self.start.id:
@@ -309,9 +319,10 @@ class _Builder:
         if node.via is Via.FIXTURE:
             return f"pytest fixture, set up for `{edge.note if edge is not None else ''}`"
         site = edge.site if edge is not None else None
+        named = f"named by {edge.named}, " if edge is not None and edge.named else ""
         if node.via is Via.BUILD:
             note = f"; {edge.note}" if edge is not None and edge.note else ""
-            return f"instantiated by {_at(parent, site)}{note}"
+            return f"{named}instantiated by {_at(parent, site)}{note}"
         if node.via is Via.DEFINES and edge is not None:
             return f"defines `{edge.target.qualname}`, used by {_at(parent, site)}"
         if node.via is Via.CONSTRUCTOR:
@@ -326,7 +337,7 @@ class _Builder:
         if target.name in ("forward", "__call__") and site.text.split(".")[-1] != target.name:
             reason = f"runs when `{site.text}(...)` is called in `{_display(parent.chunk)}` at {_where(parent, site)}"
         else:
-            reason = f"called by {_at(parent, site)}"
+            reason = f"{named}called by {_at(parent, site)}"
         note = f"; {edge.note}" if edge is not None and edge.note else ""
         return reason + (f" ({site.context})" if site.context else "") + note
 
@@ -356,6 +367,8 @@ class _Builder:
             edge, parent = node.edge, node.parent
             if parent is None or edge is None or edge.site is None or node.via not in (Via.CALL, Via.BUILD, Via.DEFINES):
                 continue
+            if edge.named:
+                continue  # named by a config, not imported through the helper's package
             for package in self._chain(parent.chunk, node.chunk, edge.site):
                 if package in shown or package in self.placed:
                     continue

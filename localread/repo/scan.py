@@ -2,8 +2,9 @@
 
 `scan(root)` returns a `Scan`: the Python files (relative POSIX paths, sorted) with
 their dotted module names, the auxiliary files the other stages read (READMEs,
-notebooks, packaging files), the layout, and counts of what was skipped. Notebooks,
-and a Markdown README with ```python blocks, are read as Python too (`read_source`).
+notebooks, packaging files, YAML configs), the layout, and counts of what was
+skipped. Notebooks, and a Markdown README with ```python blocks, are read as Python
+too (`read_source`).
 Nothing in the repository is imported or executed; packaging files are read as text
 or parsed as literals (`packaging`).
 
@@ -31,6 +32,7 @@ import pathspec
 
 from localread.data import Counts
 from localread.errors import LocalreadError
+from localread.repo.configs import CONFIG_SUFFIXES
 from localread.repo.packaging import (
     MAX_README_BYTES,
     problem,
@@ -89,6 +91,7 @@ class Layout:
     readme: str | None = None
     notebooks: list[str] = field(default_factory=list)
     project_name: str | None = None
+    configs: list[str] = field(default_factory=list)  # .yaml/.yml files, read when code loads them
 
 
 @dataclass(slots=True)
@@ -108,8 +111,12 @@ def scan(root: Path) -> Scan:
     counts = Counts()
     py_paths: list[tuple[str, int]] = []
     notebooks: list[tuple[str, int]] = []
+    configs: list[str] = []
     found = _walk(root, counts)
     for rel, size in found:
+        if rel.endswith(CONFIG_SUFFIXES):
+            configs.append(rel)  # sizes are checked when the code loads one (configs)
+            continue
         if rel.endswith(".ipynb"):
             if size > MAX_NOTEBOOK_BYTES:
                 counts.skipped_large += 1
@@ -153,6 +160,7 @@ def scan(root: Path) -> Scan:
             files.append(SourceFile(readme, readme[: -len(".md")], present[readme]))
     counts.files = len(files)
     layout = _layout(root, files, src_layout, [n for n, _ in notebooks], present, counts)
+    layout.configs = sorted(configs)
     return Scan(root=root, files=files, layout=layout, counts=counts)
 
 

@@ -1,7 +1,8 @@
 """The symbol graph: who imports, calls, builds, references, inherits and overrides whom.
 
 Owns per-file symbol extraction, static name and type resolution, and the Graph's records.
-May import data, repo.scan, repo.chunks, repo.imports and repo.gcpause; no other stage.
+May import data, repo.scan, repo.chunks, repo.imports, repo.configs and repo.gcpause; no
+other stage.
 """
 
 from localread.repo.graph.build import build_graph

@@ -32,6 +32,7 @@ class Atom(IntEnum):
     CONTAINER_METHOD = 13  # (container atom, method name): `seq.append`, `d.get`
     MISSING = 14  # (dotted,): a name that a repo module does not have
     ANY_FUNCTION = 15  # (): one of too many functions passed through a callback parameter
+    CONFIG = 16  # (path, node index): a node of a YAML config the code loads (repo.configs)
 
 
 # The kinds by name as plain ints, which the resolver's hot loops compare and hash:
@@ -39,7 +40,7 @@ class Atom(IntEnum):
 # read through the enum metaclass's attribute hook). `Atom(kind)` names a kind.
 (
     MODULE, CLASS, INSTANCE, WRAPPED, FUNCTION, EXTERNAL, EXTERNAL_RESULT, EXTERNAL_METHOD, SEQ,
-    DICT, TUPLE, NAMESPACE, SUPER, CONTAINER_METHOD, MISSING, ANY_FUNCTION,
+    DICT, TUPLE, NAMESPACE, SUPER, CONTAINER_METHOD, MISSING, ANY_FUNCTION, CONFIG,
 ) = (kind.value for kind in Atom)
 
 # Kinds that make an unresolved call look like a call into the repository.

@@ -14,6 +14,7 @@ The parts of the `Resolver`, by the question each answers:
   expressions  the types of an expression or an annotation
   members      classes and MROs, `value.name`, `value[key]`
   calls        what a call runs and returns (library calls: library.py)
+  configured   YAML configs the code loads, and what their `target:` builds
   flows        arguments flowing into parameters
   results      call sites, edges, unresolved calls; facts: the facts card's data
 """
@@ -21,9 +22,11 @@ The parts of the `Resolver`, by the question each answers:
 from __future__ import annotations
 
 from localread.data import Chunk
+from localread.repo.configs import ConfigFiles
 from localread.repo.gcpause import gc_paused
 from localread.repo.graph.bind import Binding
 from localread.repo.graph.calls import Calls
+from localread.repo.graph.configured import Configured
 from localread.repo.graph.expressions import Expressions
 from localread.repo.graph.facts import FactGathering
 from localread.repo.graph.flows import Flows
@@ -36,7 +39,7 @@ from localread.repo.graph.solver import BASE
 from localread.repo.scan import Scan
 
 
-class Resolver(Scopes, Binding, Modules, Expressions, Members, Calls, Flows, Results, FactGathering):
+class Resolver(Scopes, Binding, Modules, Expressions, Members, Calls, Configured, Flows, Results, FactGathering):
     """Every part of the resolution over one set of tables (see `state`)."""
 
     __slots__ = ()
@@ -49,8 +52,11 @@ class Resolver(Scopes, Binding, Modules, Expressions, Members, Calls, Flows, Res
             self.add_sites(fi, fs)
 
 
-def build_graph(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols]) -> Graph:
-    """The repository's symbol graph from every file's symbols.
+def build_graph(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols],
+                configs: ConfigFiles | None = None) -> Graph:
+    """The repository's symbol graph from every file's symbols (configs: the YAML
+    files the code may load, with the README commands that run its scripts; default:
+    the scan's, with no commands; notes on the files left out are added to it).
 
     Resolution is static and never a guess: what cannot be resolved is left unresolved
     and counted. Deterministic: files, sites and edges are processed and returned in
@@ -60,11 +66,12 @@ def build_graph(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSym
     # cyclic collector would walk them all again and again (it doubled the build
     # time), and the build makes no garbage cycles worth collecting.
     with gc_paused():
-        return _build(scan, chunks, symbols)
+        return _build(scan, chunks, symbols, configs)
 
 
-def _build(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols]) -> Graph:
-    resolver = Resolver(scan, chunks, symbols)
+def _build(scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols],
+           configs: ConfigFiles | None) -> Graph:
+    resolver = Resolver(scan, chunks, symbols, configs)
     resolver.setup()
     # Phase 0: base classes and MROs.
     resolver.solve_bases()

@@ -6,7 +6,7 @@ union of its `return` values and its return annotation, with `self`/`cls` read a
 receiver's class. Externals return EXTERNAL_RESULT, except the library calls whose
 result depends on their arguments (`library.NEEDS_ARGS`); a helper that returns the
 object a literal dotted string names (`get_obj_from_str("pkg.mod.Class")`) returns
-that repo object.
+that repo object; a config loader or builder, what `configured` reads.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import ast
 
 from localread.repo.graph.atoms import (
     CLASS,
+    CONFIG,
     CONTAINER_METHOD,
     DICT,
     EMPTY,
@@ -35,6 +36,10 @@ from localread.repo.graph.atoms import (
     shallow,
 )
 from localread.repo.graph.library import (
+    CONFIG_BUILDERS,
+    CONFIG_BUILDERS_EXTERNAL,
+    CONFIG_LOADERS,
+    CONFIG_PASSING,
     DICT_BUILTINS,
     DP_WRAPPERS,
     IDENTITY,
@@ -50,6 +55,9 @@ from localread.repo.graph.library import (
 from localread.repo.graph.parse import DOTTED, parse_expr, quick_call
 from localread.repo.graph.solver import RETURNS, Solver
 from localread.repo.graph.state import UNSET, Site
+
+# Repo helpers whose result depends on the call's arguments (site_result passes them).
+NAMED_HELPERS = OBJECT_FROM_STRING | CONFIG_BUILDERS
 
 
 class Calls(Solver):
@@ -105,10 +113,13 @@ class Calls(Solver):
         if kind == CLASS:
             return frozenset(((INSTANCE, atom[1]),))
         if kind == FUNCTION:
-            if node is not None and self.by_n[atom[1]].rec.name in OBJECT_FROM_STRING:
+            name = self.by_n[atom[1]].rec.name
+            if node is not None and name in OBJECT_FROM_STRING:
                 named = self.named_object(node, scope)
                 if named:
                     return named
+            if node is not None and name in CONFIG_BUILDERS and self.configs_on:
+                return self.returns(self.by_n[atom[1]].id, atom[3]) | self.configured_result(node, scope)
             return self.returns(self.by_n[atom[1]].id, atom[3])
         if kind == INSTANCE or kind == WRAPPED or kind == SEQ:
             out: frozenset = EMPTY
@@ -135,13 +146,17 @@ class Calls(Solver):
 
     def named_object(self, node: ast.Call, scope: str) -> frozenset:
         """`get_obj_from_str("pkg.module.Class")`, `pydoc.locate("...")`: the repo
-        object a literal dotted string names, found as an import would find it (never
-        imported); EMPTY when the string is not literal or names nothing here."""
+        object a literal dotted string names (see `object_named`); EMPTY when the
+        string is not literal."""
         name = node.args[0] if node.args else None
         if not isinstance(name, ast.Constant) or not isinstance(name.value, str):
             return EMPTY
-        parts = name.value.strip().split(".")
-        fi = self.scopes[scope].file
+        return self.object_named(name.value.strip(), self.scopes[scope].file)
+
+    def object_named(self, dotted: str, fi: int) -> frozenset:
+        """The repo class or function a dotted string names, found as an import in
+        file fi would find it (never imported); EMPTY when it names nothing here."""
+        parts = dotted.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             ref = self.resolve_module(fi, 0, ".".join(parts[:cut]))
             if ref is None:
@@ -244,6 +259,8 @@ class Calls(Solver):
             return frozenset(((NAMESPACE, self.scopes[self.scopes[scope].module].n),))
         if dotted in OBJECT_FROM_STRING_EXTERNAL:
             return self.named_object(node, scope) or result
+        if dotted in CONFIG_LOADERS or dotted in CONFIG_PASSING or dotted in CONFIG_BUILDERS_EXTERNAL:
+            return self.config_call_result(dotted, node, scope) or result
         if dotted == "importlib.import_module":
             name = node.args[0] if node.args else None
             if isinstance(name, ast.Constant) and isinstance(name.value, str):
@@ -257,6 +274,17 @@ class Calls(Solver):
                 return args[0]
             return frozenset(((TUPLE, tuple(shallow(a) for a in args)),))
         return result
+
+    def config_call_result(self, dotted: str, node: ast.Call, scope: str) -> frozenset:
+        """A library call on configs: the files a loader reads, the configs a merge is
+        given, what a builder builds (see `configured`)."""
+        if not self.configs_on:
+            return EMPTY
+        if dotted in CONFIG_LOADERS:
+            return self.config_roots(node, scope)
+        if dotted in CONFIG_PASSING:
+            return frozenset(a for a in self.union_of(node.args, scope) if a[0] == CONFIG)
+        return self.configured_result(node, scope)
 
     def super_call(self, node: ast.Call, scope: str) -> frozenset:
         """`super()` (the enclosing method's class) or `super(Class, obj)`."""
@@ -273,6 +301,8 @@ class Calls(Solver):
     def container_call(self, cont: tuple, method: str, node: ast.Call | None, scope: str) -> frozenset:
         """What a list's or dict's method returns (`d.get(k, default)`, `d.items()`)."""
         kind = cont[0]
+        if kind == CONFIG:
+            return self.config_call(cont, method, node, scope)
         if method == "copy":
             return frozenset((cont,))
         if kind == DICT:
@@ -325,7 +355,7 @@ class Calls(Solver):
         out: frozenset = EMPTY
         for atom in self.read(self.site_keys[index]):
             if (atom[0] == EXTERNAL and self.needs_args(atom[1])) or (
-                    atom[0] == FUNCTION and self.by_n[atom[1]].rec.name in OBJECT_FROM_STRING):
+                    atom[0] == FUNCTION and self.by_n[atom[1]].rec.name in NAMED_HELPERS):
                 got = self.call_result(atom, self.site_call(site), site.scope)
             else:
                 got = self.call_result(atom, None, site.scope)
@@ -361,6 +391,8 @@ class Calls(Solver):
                     externals.add(f"{dotted}.__call__")
             elif kind == CONTAINER_METHOD:
                 cont = a[1]
+                if cont[0] == CONFIG:
+                    continue  # a dict or an OmegaConf config, by the loader: not said
                 if cont[0] == TUPLE:
                     origin = "builtins.tuple"
                 elif cont[1] == 0:

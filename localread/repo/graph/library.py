@@ -67,6 +67,19 @@ SEQ_BUILTINS = frozenset({
 # latent-diffusion family's), and library ones.
 OBJECT_FROM_STRING = frozenset({"get_obj_from_str", "get_class_from_str", "locate_class"})
 OBJECT_FROM_STRING_EXTERNAL = frozenset({"pydoc.locate", "hydra.utils.get_class", "hydra.utils.get_method"})
+# Config files (configured): calls that read a YAML file into its root node; calls that
+# return the configs they are given; repo helpers by name (the latent-diffusion
+# family's) and library calls that build what a config's `target:` / `_target_:` names.
+CONFIG_LOADERS = frozenset({
+    "omegaconf.OmegaConf.load", "omegaconf.omegaconf.OmegaConf.load", "yaml.safe_load", "yaml.load",
+    "yaml.full_load", "yaml.unsafe_load",
+})
+CONFIG_PASSING = frozenset({
+    "omegaconf.OmegaConf.merge", "omegaconf.omegaconf.OmegaConf.merge", "omegaconf.OmegaConf.create",
+    "omegaconf.OmegaConf.to_container", "omegaconf.OmegaConf.structured",
+})
+CONFIG_BUILDERS = frozenset({"instantiate_from_config"})
+CONFIG_BUILDERS_EXTERNAL = frozenset({"hydra.utils.instantiate", "hydra.utils.call"})
 MODULE_DICT = frozenset({"torch.nn.ModuleDict", "torch.nn.modules.container.ModuleDict"})
 DICT_BUILTINS = frozenset({
     "builtins.dict", "collections.OrderedDict", "collections.defaultdict", "torch.nn.ModuleDict",
@@ -79,7 +92,7 @@ NEEDS_ARGS = (
     | frozenset({
         "builtins.enumerate", "builtins.zip", "builtins.next", "builtins.getattr", "builtins.super",
         "builtins.type", "builtins.vars", "builtins.globals", "importlib.import_module",
-        *OBJECT_FROM_STRING_EXTERNAL,
+        *OBJECT_FROM_STRING_EXTERNAL, *CONFIG_LOADERS, *CONFIG_PASSING, *CONFIG_BUILDERS_EXTERNAL,
     })
 )
 

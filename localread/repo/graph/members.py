@@ -5,7 +5,8 @@ as leaves). After it, an attribute of an instance is found in the first repo cla
 the MRO whose body binds it (methods bound to the receiver, properties read as their
 getter's return), else among what `self.name = ...` assigned, else on the external
 base class. An nn.ModuleDict's attributes are its entries (by key when its keys are
-literal strings), and `d["key"]` is the entry of that key.
+literal strings), and `d["key"]` is the entry of that key; so are a YAML config's
+(`configured`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ast
 
 from localread.repo.graph.atoms import (
     CLASS,
+    CONFIG,
     CONTAINER_METHOD,
     DICT,
     EMPTY,
@@ -289,6 +291,8 @@ class Members(Solver):
             return EMPTY
         if kind == SUPER:
             return self.super_attribute(atom, name)
+        if kind == CONFIG:
+            return self.config_attribute(atom, name)
         if kind == MISSING:
             if atom == self.unknown_missing or self.strs[atom[1]].count(".") >= MAX_DOTS:
                 return frozenset((self.unknown_missing,))
@@ -315,6 +319,8 @@ class Members(Solver):
             return elements(frozenset((atom,)))
         if kind == NAMESPACE:
             return self.public_callables(self.by_n[atom[1]].id)
+        if kind == CONFIG:
+            return self.config_item(atom, index)
         if kind == INSTANCE or kind == WRAPPED:
             out: frozenset = EMPTY
             for f in self.member_functions(self.by_n[atom[1]].id, "__getitem__"):

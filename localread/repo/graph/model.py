@@ -39,6 +39,11 @@ class CallSite:
     keyed: for a call through a registry with literal keys indexed by a computed key
     (`MODELS[args.model](...)`), the targets of each key, in key order; `targets`
     holds them all. () otherwise.
+
+    configured: for a call that builds what a YAML config names
+    (`instantiate_from_config(config.model)`), the repo chunks built, each with where
+    the config names it ("`target:` at configs/latent.yaml:2"), in file and line
+    order; `targets` holds them too. () otherwise.
     """
 
     caller: str
@@ -49,6 +54,7 @@ class CallSite:
     context: str
     external: str | None
     keyed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    configured: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

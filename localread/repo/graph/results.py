@@ -3,7 +3,8 @@
 Edges: calls and instantiations at every resolved site, property reads (`self.prop`
 runs its getter), imports, inheritance and overrides, and references (a repo function
 or class named without being called). A site that resolves to nothing is listed as
-unresolved only when it looks like a call into the repository.
+unresolved only when it looks like a call into the repository; so is one that builds
+from a config whose target names nothing in a repo package.
 """
 
 from __future__ import annotations
@@ -58,9 +59,17 @@ class Results(Solver):
             if "\n" in text or "  " in text:
                 text = " ".join(text.split())
             keyed = self.registry_keys(site) if site.func_type == "subscript" and len(targets) > 1 else ()
-            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external, keyed)
+            configured, missing = self.configured_targets(i) if self.configs_on else ((), False)
+            if configured:
+                targets = tuple(sorted({*targets, *(cid for cid, _ in configured)}))
+                kinds = [chunks[t].kind is ChunkKind.CLASS for t in targets]
+                kind = inst_kind if all(kinds) else calls_kind
+            call = CallSite(site.caller, site.line, text, targets, kind, site.context, external, keyed,
+                            tuple(configured))
             rows.setdefault(site.caller, []).append((site.line, site.pos, call))
             path = paths[site.file]
+            if missing:
+                unresolved.append((path, site.line, site.pos, call))  # a config's target names nothing
             if not targets:
                 if external is None and self.looks_repo(site, values.get(key, EMPTY)):
                     unresolved.append((path, site.line, site.pos, call))

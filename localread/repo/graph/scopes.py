@@ -15,7 +15,16 @@ from localread.data import ChunkKind
 from localread.repo.graph.atoms import CLASS, EMPTY, INSTANCE
 from localread.repo.graph.library import BUILTINS
 from localread.repo.graph.parse import parse_params, quick_params, scan_param_names
-from localread.repo.graph.solver import ANNOTATION, FIXED, FLOWS, NODE, SELF, VAR, Solver
+from localread.repo.graph.solver import (
+    ANNOTATION,
+    CONFIG_ARG,
+    FIXED,
+    FLOWS,
+    NODE,
+    SELF,
+    VAR,
+    Solver,
+)
 from localread.repo.graph.state import UNSET, ParamName, Scope
 
 _POSITIONAL = ("positional", "positional_only")
@@ -127,8 +136,8 @@ class Scopes(Solver):
 
     def params(self, scope: Scope) -> list[tuple[ParamName, ast.arg | None, ast.expr | None]]:
         """Parameters of a function scope (parsed once); registers their sources: the
-        class for `self`/`cls`, else the annotation, the default and (phase 2) the
-        arguments passed."""
+        class for `self`/`cls`, else the annotation, the default, (phase 2) the
+        arguments passed and what configs that build the function give it."""
         if scope.params is not None:
             return scope.params
         scope.params = []
@@ -171,6 +180,8 @@ class Scopes(Solver):
                 lst.append((NODE, default, scope.id, ()))
             if param.kind in ("positional", "positional_only", "keyword_only", "var_keyword"):
                 lst.append((FLOWS, scope.id, i, param.name, param.kind))
+            if self.configs_on and param.kind in ("positional", "positional_only", "keyword_only"):
+                lst.append((CONFIG_ARG, scope.id, param.name))
         return out
 
     # ---- dispatch through self ------------------------------------------------------

@@ -43,6 +43,7 @@ class Key(StrEnum):
     BASE = "base"  # (class id, position): one base class in a class statement
     CALLEE = "callee"  # (names scope id, dotted text) shared by equal callees, or (site index,)
     FLOW = "flow"  # (site, bound, function id, param index, name, kind): an argument's types
+    CONFIGURED = "configured"  # (site index,): the config mappings a builder call builds from
 
 
 class Source(StrEnum):
@@ -57,12 +58,14 @@ class Source(StrEnum):
     NODE = "node"  # (ast node, scope id, ops): an expression already parsed
     MUTATION = "mutation"  # (site index, argument index, ops): `x.append(v)` puts v in x
     SELF = "self"  # (method id,): the `self` of a method, the receivers it is called on
+    CONFIG_ARG = "config_arg"  # (function id, name): what configs that build it give a parameter
 
 
 # The tags by name as plain strs, for the hot paths (as in atoms: exact strs compare
 # through the interpreter's fast paths). `Key(tag)` and `Source(tag)` name a tag.
-VAR, INSTANCE_ATTR, RETURNS, BASE, CALLEE, FLOW = (tag.value for tag in Key)
-FIXED, SPAN, IMPORT, FLOWS, ANNOTATION_SPAN, ANNOTATION, NODE, MUTATION, SELF = (tag.value for tag in Source)
+VAR, INSTANCE_ATTR, RETURNS, BASE, CALLEE, FLOW, CONFIGURED = (tag.value for tag in Key)
+FIXED, SPAN, IMPORT, FLOWS, ANNOTATION_SPAN, ANNOTATION, NODE, MUTATION, SELF, CONFIG_ARG = (
+    tag.value for tag in Source)
 
 
 def with_op(source: tuple, op: tuple) -> tuple:
@@ -135,13 +138,19 @@ class Solver(BuildState):
         self.values[key] = new
         kind = key[0]
         if kind == CALLEE:
+            grown = new - old if old is not None else new
             # Only callables can send arguments anywhere.
-            callables = [a for a in (new - old if old is not None else new) if a[0] in CALLABLE_KINDS]
+            callables = [a for a in grown if a[0] in CALLABLE_KINDS]
             if callables:
                 for index in self.key_sites[key]:
                     self.site_changed(index, callables)
+            if self.configs_on and any(self.is_builder(a) for a in grown):
+                for index in self.key_sites[key]:
+                    self.enqueue((CONFIGURED, index))
         elif kind == FLOW:
             self.flow_changed(key, new)
+        elif kind == CONFIGURED:
+            self.configured_changed(key[1], new - old if old is not None else new)
         if (old is not None or new) and key in self.readers:
             for r in self.readers[key]:
                 self.enqueue(r)
@@ -156,6 +165,8 @@ class Solver(BuildState):
         if kind == FLOW:
             _, site_index, bound, _function, index, name, param_kind = key
             return self.flow_value(site_index, bound, index, name, param_kind)
+        if kind == CONFIGURED:
+            return self.built_from_config(key[1])
         if kind == VAR:
             scope = self.scopes.get(key[1])
             if scope is not None and scope.kind == "function" and scope.params is None:
@@ -196,6 +207,8 @@ class Solver(BuildState):
             return self.apply_ops(atoms, ops) if ops and atoms else atoms
         if kind == SELF:
             return self.self_types(src[1])
+        if kind == CONFIG_ARG:
+            return self.config_arg(src[1], src[2])
         if kind == MUTATION:
             _, site_index, arg_index, ops = src
             site = self.sites[site_index]

@@ -13,6 +13,7 @@ from collections import deque
 from typing import NamedTuple
 
 from localread.data import Chunk
+from localread.repo.configs import ConfigFiles
 from localread.repo.graph.atoms import EXTERNAL, EXTERNAL_RESULT, MISSING, normalize
 from localread.repo.graph.library import PROPERTY_DECORATORS
 from localread.repo.graph.model import FileSymbols, ScopeRec
@@ -111,6 +112,10 @@ class BuildState:
         "by_n",
         "call_at",
         "chunks",
+        "config_args",
+        "config_targets",
+        "configs",
+        "configs_on",
         "def_names",
         "depth",
         "exports_memo",
@@ -154,7 +159,8 @@ class BuildState:
         "xattrs",
     )
 
-    def __init__(self, scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols]) -> None:
+    def __init__(self, scan: Scan, chunks: dict[str, Chunk], symbols: dict[str, FileSymbols],
+                 configs: ConfigFiles | None = None) -> None:
         self.chunks = chunks
         self.files: list[FileSymbols] = [symbols[p] for p in sorted(symbols)]
         self.index = ModuleIndex([f.path for f in self.files], scan.layout.src_layout, scan.root.name)
@@ -221,6 +227,13 @@ class BuildState:
         self.def_names: set[str] = set()
         self.method_names: set[str] = set()
         self.write_spans: set[tuple[int, int]] = set()
+        # YAML configs (configured): the files, whether there are any, each config
+        # mapping's target by (atom, file), and per function the argument mappings
+        # that configs building it give: (path n, mapping node, hydra style, file).
+        self.configs = configs if configs is not None else ConfigFiles(scan.root, scan.layout.configs)
+        self.configs_on = bool(self.configs)
+        self.config_targets: dict[tuple, object] = {}
+        self.config_args: dict[str, set[tuple[int, int, bool, int]]] = {}
 
     def intern(self, text: str) -> int:
         n = self.str_ids.get(text)
