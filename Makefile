@@ -21,6 +21,8 @@ LLAMA_SERVER ?= $(SERVER_DIR)/llama-server
 # machine) and runs the real-server tests (marker `server`, about 4 minutes) with
 # the rest, so a fresh clone tests the server engine against a real llama.cpp server.
 SERVER_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# The machine's cmake, else one from PyPI into the venv (llama.cpp needs 3.14 or newer).
+CMAKE ?= $(or $(shell command -v cmake 2>/dev/null),$(BIN)/cmake)
 # Only the server: no tests, examples, web UI, curl or OpenSSL; static libraries, so
 # the cached binary stands alone.
 SERVER_CMAKE := -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
@@ -81,9 +83,10 @@ $(LLAMA_SERVER): | $(STAMP)
 	  $(BIN)/python -m pip download -q --no-deps --no-binary :all: \
 	    llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(SERVER_DIR).tmp; fi
 	tar xzf $(SERVER_DIR).tmp/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(SERVER_DIR).tmp
-	cmake -S $(SERVER_DIR).tmp/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp \
+	test -x "$(CMAKE)" || $(BIN)/python -m pip install -q 'cmake>=3.14'
+	$(CMAKE) -S $(SERVER_DIR).tmp/llama_cpp_python-$(LLAMA_CPP_PYTHON)/vendor/llama.cpp \
 	  -B $(SERVER_DIR).tmp/build $(SERVER_CMAKE) > $(SERVER_DIR).tmp/configure.log
-	cmake --build $(SERVER_DIR).tmp/build --target llama-server -j $(SERVER_JOBS)
+	$(CMAKE) --build $(SERVER_DIR).tmp/build --target llama-server -j $(SERVER_JOBS)
 	mkdir -p $(SERVER_DIR)
 	cp $(SERVER_DIR).tmp/build/bin/llama-server $(LLAMA_SERVER).part
 	cp $(SERVER_DIR).tmp/configure.log $(SERVER_DIR)/
