@@ -421,7 +421,7 @@ def _degenerate(text: str, words: list[str]) -> str | None:
 
 _NAME = r"`[^`\n]{1,80}`|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+(?:\(\))?|[A-Za-z]*_[A-Za-z0-9_]+(?:\(\))?|[A-Za-z_][A-Za-z0-9_]*\(\)"
 _PASSIVE = re.compile(
-    rf"(?P<a>{_NAME})\s+(?:is|are|gets|get)\s+(?:\w+\s+)?(?:called|invoked|instantiated|created|constructed|run)\s+(?:by|from|in|when)\s+(?P<b>{_NAME})"
+    rf"(?:(?P<a>{_NAME})|\b(?P<pronoun>[Ii]t|[Tt]his))\s+(?:is|are|gets|get)\s+(?:\w+\s+)?(?:called|invoked|instantiated|created|constructed|run)\s+(?:by|from|in|when)\s+(?P<b>{_NAME})"
 )
 _ACTIVE = re.compile(
     rf"(?:(?P<a>{_NAME})|\b(?P<pronoun>[Ii]t|[Tt]his|[Ww]hich|[Tt]hen|[Aa]nd|[Aa]lso|[Ff]irst|[Ff]inally))\s+"
@@ -487,7 +487,7 @@ def _wrong_relations(text: str, subject: Subject) -> list[str]:
         return []
     found: list[str] = []
     for sentence in _SENTENCE.split(text):
-        claims = [(m.group("b"), m.group("a")) for m in _PASSIVE.finditer(sentence)]
+        claims = [(m.group("b"), m.group("a") or "") for m in _PASSIVE.finditer(sentence)]
         for m in _ACTIVE.finditer(sentence):
             claims.append((m.group("a") or "", m.group("b")))
         for caller, callee in claims:
@@ -499,13 +499,17 @@ def _wrong_relations(text: str, subject: Subject) -> list[str]:
 
 def _contradiction(caller: str, callee: str, subject: Subject) -> str | None:
     """Why "caller calls callee" is false by the facts, or None (true or unknown). An
-    empty caller is the unit itself ("It calls `f`")."""
+    empty caller or callee is the unit itself ("It calls `f`", "It is called by `g`")."""
     rel = subject.relations
     assert rel is not None  # checked by the caller
-    shown_caller, shown_callee = caller.strip("`") or subject.name, callee.strip("`")
+    shown_caller, shown_callee = caller.strip("`") or subject.name, callee.strip("`") or subject.name
     caller_is_unit = not caller or _is_subject(caller, subject)
-    callee_is_unit = _is_subject(callee, subject)
+    callee_is_unit = not callee or _is_subject(callee, subject)
     if caller_is_unit and callee_is_unit:
+        # Only a qualified name is surely the unit itself (`forward` may be a block's).
+        named = [m for m in (caller, callee) if m]
+        if named and all("." in m.strip("`") for m in named) and not any(rel.has_call(i, i) for i in subject.ids):
+            return f"says `{subject.name}` calls itself, which its code does not"
         return None
     if caller_is_unit:
         name = shown_callee.removesuffix("()").rsplit(".", 1)[-1]
