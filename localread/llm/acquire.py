@@ -127,15 +127,7 @@ def import_model(file: Path, settings: Settings, *, name: str | None = None) -> 
             f"{file} is not the published {name!r}: sha256 {digest[:16]}... != "
             f"{entry.sha256[:16]}...; import it under another --name if it is a different build"
         )
-    reg = RegistryEntry(
-        name=name,
-        path=dest.resolve(),
-        sha256=digest,
-        size=dest.stat().st_size,
-        source=f"import:{file.resolve()}",
-        added=_now(),
-    )
-    _register(store, reg)
+    reg = _record(store, name, dest, digest, f"import:{file.resolve()}")
     return reg
 
 
@@ -206,15 +198,7 @@ def pull_model(name: str, settings: Settings, *, endpoint: str | None = None) ->
         os.replace(downloaded, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    reg = RegistryEntry(
-        name=name,
-        path=dest.resolve(),
-        sha256=digest,
-        size=dest.stat().st_size,
-        source=f"hf:{repo}/{entry.file}@{entry.revision}",
-        added=_now(),
-    )
-    _register(store, reg)
+    reg = _record(store, name, dest, digest, f"hf:{repo}/{entry.file}@{entry.revision}")
     return reg
 
 
@@ -250,3 +234,11 @@ def _hf_download(repo: str, filename: str, revision: str, into: Path, endpoint: 
         raise LocalreadError(f"download of {repo}/{filename} failed (HTTP {status})") from None
     except OSError as exc:
         raise LocalreadError(f"download of {repo}/{filename} failed: {exc}") from None
+
+
+def _record(store: Path, name: str, dest: Path, digest: str, source: str) -> RegistryEntry:
+    """Register the model file dest (its sha256: digest) under name, from source."""
+    reg = RegistryEntry(name=name, path=dest.resolve(), sha256=digest, size=dest.stat().st_size, source=source,
+                        added=_now())
+    _register(store, reg)
+    return reg
