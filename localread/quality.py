@@ -68,7 +68,7 @@ GENERIC = _FUNCTION_WORDS | frozenset(["function", "functions", "method", "metho
     # words of the prompts' instructions, and everyday words the examples use
     "document", "documented", "docstring", "few", "init", "inside", "open", "opens", "package",
     "packages", "row", "rows", "second", "seconds", "until", "wide", "fill", "fills", "written",
-    "shown", "plain", "word", "words", "author", "authors",
+    "shown", "plain", "word", "words", "author", "authors", "describe", "describes", "described",
     # the paper prompt's note format
     "match", "matches", "section", "sections", "shared", "strong", "partial", "weak", "rate", "rates",
     "pair", "pairs", "note", "notes", "paper", "papers",
@@ -96,8 +96,11 @@ def split_words(text: str) -> list[str]:
 
 @cache
 def stem(word: str) -> str:
-    """A light stem, so that `masks`, `masking` and `mask` meet; not a dictionary."""
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+    """A light stem, so that `masks`, `masking` and `mask` meet; not a dictionary.
+    "es" goes only where English adds it (`boxes`, `matches`): `nodes` is `node`, as
+    `images` is `image`."""
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"),
+                         ("ing", ""), ("ed", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             return word[: len(word) - len(suffix)] + repl
     return word

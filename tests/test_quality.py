@@ -44,6 +44,8 @@ def test_words_are_split_and_stemmed() -> None:
     ]  # fmt: skip
     assert stem("masks") == stem("masking") == stem("mask") == "mask"
     assert stem("classes") == "class" and stem("process") == "process"
+    # Seen in explain_quality: "nodes" stemmed to "nod" missed `_node_redundancy`'s `node`.
+    assert stem("nodes") == stem("node") == "node" and stem("images") == "image" and stem("matches") == "match"
     assert content_words("Returns the value of the masks.") == {"mask"}
 
 
