@@ -38,7 +38,7 @@ from localread.llm.prompts import (
 from localread.quality import check, subject_for
 from localread.repo.analysis import Repo
 from localread.repo.tour import Tour
-from localread.sentences import first_sentence
+from localread.sentences import first_sentence, said_before
 
 # How many earlier tour steps a step's prompt recalls (the latest ones).
 ALREADY_READ = 6
@@ -165,7 +165,7 @@ def tidy_narrative(prompt: BudgetedPrompt, completion: Completion) -> str:
     text = _cut_loop(_SECTION.split(" " + text, maxsplit=1)[0].strip())
     sentences: list[str] = []
     for sentence in _SENTENCE_END.split(text):
-        if sentence and sentence not in sentences:
+        if sentence and not said_before(sentence, sentences):
             sentences.append(sentence)
     sentences = sentences[: PURPOSE_SENTENCES + 1]
     cut = completion.finish_reason == "length" or text.endswith(" ...") or len(sentences) > PURPOSE_SENTENCES

@@ -1,5 +1,6 @@
 """The first sentence of a text (a docstring, a stored summary, a model's narrative),
-as the one-line summary that callers, tour steps and report rows show of it."""
+as the one-line summary that callers, tour steps and report rows show of it; and
+whether a model's sentence says again what an earlier one said."""
 
 from __future__ import annotations
 
@@ -29,3 +30,19 @@ def first_sentence(text: str | None, limit: int | None = ONE_LINE_CHARS) -> str 
     if limit is not None and len(sentence) > limit:
         sentence = sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
     return sentence
+
+
+# A sentence's subject before its verb ("This module is ...", "It is ..."): two
+# sentences that differ only there say one thing.
+_SUBJECT = re.compile(
+    r"^(?:it|this|that|these|they|the|a|an)(?:\s+[\w`.()]+)?\s+(?=(?:is|are|was|were|does|do|can|will|has|have)\b)"
+)
+
+
+def said_before(sentence: str, earlier: list[str]) -> bool:
+    """Whether sentence says what one of earlier says: the same words, or the same
+    but for the subject ("This module is used to X." after "It is used to X.")."""
+    def said(text: str) -> str:
+        return _SUBJECT.sub("", " ".join(text.lower().split()))
+
+    return any(said(sentence) == said(other) for other in earlier)

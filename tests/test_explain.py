@@ -188,6 +188,21 @@ def test_looping_answers_are_tidied_or_rejected(repo) -> None:
     assert looped.source is NarrativeSource.STATIC and looped.rejected[0].startswith("degenerate")
 
 
+def test_a_sentence_said_again_under_another_subject_is_kept_once(repo) -> None:
+    # Seen in the demo's narrated tour with the default model, for `segmenter.modeling`.
+    chunk = repo.chunks["segmenter.modeling.encoder.PromptEncoder.forward"]
+    engine = FakeEngine()
+    engine.enqueue("This method is used to map click points to features. It is used to map click points to features.",
+                   "It maps click points to features. It returns the features of the points.")
+    assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == (
+        "This method is used to map click points to features."
+    )
+    # Two sentences with the same object but their own verbs are two things said.
+    assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == (
+        "It maps click points to features. It returns the features of the points."
+    )
+
+
 def test_cli_explain_no_llm_json(repo) -> None:
     result = runner.invoke(app, ["explain", str(EXAMPLE), "Segmenter.set_image", "--no-llm", "--json"])
     assert result.exit_code == 0, result.output

@@ -39,3 +39,13 @@ def test_long_sentences_are_cut_at_a_word_unless_no_limit() -> None:
     # The cut drops the word it lands in (here the fourth, whole by chance).
     assert first_sentence(long, limit=20) == "word word word…"
     assert first_sentence(long, limit=None) == long
+
+
+def test_a_sentence_said_again_under_another_subject() -> None:
+    from localread.sentences import said_before
+
+    assert said_before("It is used to build a model.", ["This module is used to build a model."])
+    assert said_before("it  is used to build a MODEL.", ["It is used to build a model."])
+    assert not said_before("It returns the masks.", ["It resizes the masks."])
+    assert not said_before("`Segmenter` is the predictor.", ["It is the predictor."])
+    assert not said_before("It is used to build a model.", [])

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from localread.quality import Subject, check, subject_for, subject_of_names
 from localread.repo.analysis import Repo
-from localread.sentences import first_sentence
+from localread.sentences import first_sentence, said_before
 from localread.summarize.model import Unit, UnitKind
 from localread.summarize.prompts import (
     PromptBuilder,
@@ -53,7 +53,7 @@ def clean_answer(text: str, max_sentences: int = 2) -> str:
     flat = flat.removeprefix("Summary:").strip().strip("\"'").strip()
     kept: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+", flat):
-        if sentence and sentence not in kept:
+        if sentence and not said_before(sentence, kept):
             kept.append(sentence)
     kept = kept[:max_sentences]
     if len(kept) > 1 and not kept[-1].endswith((".", "!", "?", "`", ")")):
