@@ -1,11 +1,11 @@
 """sentences.first_sentence: the one-line summary of a docstring, a stored summary or a
-model's narrative."""
+model's narrative; sentences.said_before: a sentence that says an earlier one again."""
 
 from __future__ import annotations
 
 import pytest
 
-from localread.sentences import ONE_LINE_CHARS, first_sentence
+from localread.sentences import ONE_LINE_CHARS, first_sentence, said_before
 
 
 @pytest.mark.parametrize(
@@ -42,8 +42,6 @@ def test_long_sentences_are_cut_at_a_word_unless_no_limit() -> None:
 
 
 def test_a_sentence_said_again_under_another_subject() -> None:
-    from localread.sentences import said_before
-
     assert said_before("It is used to build a model.", ["This module is used to build a model."])
     assert said_before("it  is used to build a MODEL.", ["It is used to build a model."])
     assert not said_before("It returns the masks.", ["It resizes the masks."])
