@@ -304,6 +304,17 @@ def _borrowed(text: str) -> list[str]:
     return found + sorted(content_words(text) & {p for p in phrases if " " not in p})
 
 
+def assert_narrated_cleanly(done, picked) -> None:
+    """Every picked step's explanation is text, uses no worked example's words, and is
+    the static description (with the reasons) where the gate rejected the model."""
+    for step in picked:
+        explanation = done[step.id]
+        assert explanation.narrative.strip(), step.id
+        assert not _borrowed(explanation.narrative), (step.id, explanation.narrative)
+        if not explanation.from_model:
+            assert explanation.narrative == explanation.description and explanation.rejected
+
+
 @pytest.mark.model
 def test_real_model_narrated_tour_of_the_example_is_never_empty_nor_borrowed(repo, default_engine) -> None:
     """The undocumented steps of the demo tour (where the model is asked), with the
@@ -316,13 +327,7 @@ def test_real_model_narrated_tour_of_the_example_is_never_empty_nor_borrowed(rep
     undocumented = [s for s in tour.steps if not repo.chunks[s.id].docstring and s.kind != "main"]
     picked = [s for s in undocumented if s.id in wanted] + [s for s in undocumented if s.id not in wanted][:3]
     assert wanted <= {s.id for s in picked}
-    done = narrate_tour(repo, Tour(tour.entry, picked), default_engine, max_tokens=256)
-    for step in picked:
-        explanation = done[step.id]
-        assert explanation.narrative.strip(), step.id
-        assert not _borrowed(explanation.narrative), (step.id, explanation.narrative)
-        if not explanation.from_model:
-            assert explanation.narrative == explanation.description and explanation.rejected
+    assert_narrated_cleanly(narrate_tour(repo, Tour(tour.entry, picked), default_engine, max_tokens=256), picked)
 
 
 RESEARCH_FIXTURES = Path(__file__).parent / "fixtures"
@@ -338,13 +343,7 @@ def test_real_model_narrated_tours_of_research_fixtures_are_never_empty_nor_borr
     tour = build_tour(fixture, fixture.entries[0])
     picked = [s for s in tour.steps if not fixture.chunks[s.id].docstring and s.kind != "main"][:4]
     assert len(picked) == 4
-    done = narrate_tour(fixture, Tour(tour.entry, picked), default_engine, max_tokens=256)
-    for step in picked:
-        explanation = done[step.id]
-        assert explanation.narrative.strip(), step.id
-        assert not _borrowed(explanation.narrative), (step.id, explanation.narrative)
-        if not explanation.from_model:
-            assert explanation.narrative == explanation.description and explanation.rejected
+    assert_narrated_cleanly(narrate_tour(fixture, Tour(tour.entry, picked), default_engine, max_tokens=256), picked)
 
 
 @pytest.mark.model
