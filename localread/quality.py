@@ -462,12 +462,12 @@ def _wrong_bases(text: str, subject: Subject) -> list[str]:
     if subject.bases is None:
         return []
     for match in _BASE_CLAIM.finditer(text):
+        quoted, bare = match.group("quoted"), match.group("base")
         # A word in plain prose ("extends the mask") is no class name: only code is.
-        written = match.group("quoted") or match.group("base")
-        if written is None or (match.group("quoted") is None and not written[0].isupper()):
+        if quoted is None and not bare[0].isupper():
             continue
-        end = match.end("quoted") if match.group("quoted") else match.end("base")
-        if text[end:].startswith(("'s", "’s")):  # "a subclass of PyTorch's `Module`"
+        written = quoted or bare
+        if text[match.end("quoted" if quoted else "base"):].startswith(("'s", "’s")):  # "PyTorch's `Module`"
             continue
         base = written.rsplit(".", 1)[-1]
         if base.lower() in GENERIC or base in subject.bases:

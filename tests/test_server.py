@@ -85,7 +85,8 @@ def assert_same_answers(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     assert set(mine) == set(other)
     assert ours["stats"]["pending"] == theirs["stats"]["pending"] == 0
     assert all(c["summary"] for c in [*mine.values(), *other.values()])
-    plan = build_plan(analyze(TINY), known_tours(analyze(TINY), Options()))
+    repo = analyze(TINY)
+    plan = build_plan(repo, known_tours(repo, Options()))
     first = plan.units[plan.order[0]].chunk
     assert first is not None and mine[first]["summary"] == other[first]["summary"]
 
