@@ -171,21 +171,10 @@ def words(text: str) -> list[str]:
 
 
 def rouge_l(candidate: str, reference: str) -> float:
-    """ROUGE-L F1 (beta 1) of the word sequences: the longest common subsequence."""
-    a, b = words(candidate), words(reference)
-    if not a or not b:
-        return 0.0
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    lcs = prev[-1]
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(a), lcs / len(b)
-    return 2 * precision * recall / (precision + recall)
+    """ROUGE-L F1 (beta 1) of the word sequences (this script's words: not stemmed)."""
+    from localread.agreement import lcs_f1
+
+    return lcs_f1(words(candidate), words(reference))
 
 
 _STOP = frozenset(["a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "is", "are", "be", "by", "with", "from", "as", "at", "it", "its", "this", "that"])
@@ -271,10 +260,9 @@ def make_generators(engine: Any, max_tokens: int) -> dict[str, Callable[[Any, An
     """The texts of the current prompts, made the way the commands make them (the
     quality gate, one retry, the static fallback)."""
     from localread.explain import explain_chunk
-    from localread.llm.engine import Prompt
-    from localread.summarize.answers import summarize_unit
+    from localread.summarize.ask import Ask, ask_engine
     from localread.summarize.model import Plan, Unit, UnitKind
-    from localread.summarize.prompts import STOPS, PromptBuilder, instructions
+    from localread.summarize.prompts import PromptBuilder
 
     builders: dict[int, PromptBuilder] = {}
 
@@ -287,13 +275,12 @@ def make_generators(engine: Any, max_tokens: int) -> dict[str, Callable[[Any, An
             builder = builders[id(repo)] = PromptBuilder(repo, Plan({}, [], {}, {}, {}), engine.n_ctx)
         builder.plan.units[unit.id] = unit
         builder.plan.inputs[unit.id] = inputs
+        shown = {u: "" for u in inputs}
+        first, retry = builder.build(unit, shown, names_only=True), builder.build(unit, shown, retry=True)
+        # The attempts summarize makes (summarize.run), through the same function.
+        ask = Ask(unit, chunk.id, (first,) if retry.body == first.body else (first, retry), shown)
         started = time.perf_counter()
-
-        def call(prompt: Any) -> Any:
-            return engine.complete(Prompt(shared=instructions(), text=prompt.header + prompt.body, stop=STOPS),
-                                   prompt.max_tokens)
-
-        outcome = summarize_unit(repo, builder, unit, {u: "" for u in inputs}, call, names_only=True)
+        outcome = ask_engine(repo, inputs, ask, engine, time.perf_counter)
         return Text(outcome.summary, bool(outcome.rejected), outcome.fallback, time.perf_counter() - started)
 
     def narrative(repo: Any, chunk: Any) -> Text:

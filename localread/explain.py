@@ -9,11 +9,13 @@ exact. A chunk with a docstring needs no model: its docstring says what it is fo
 
 Every answer passes the quality gate (localread.quality) before it is shown: empty,
 off topic, restating, borrowed from a worked example, contradicting the call graph,
-degenerate. An answer that fails is asked again once with another prompt
-(`retry=True` in localread.llm.prompts: no worked examples, no summaries to copy);
-when that fails too, the narrative is the static description
+degenerate. When the first prompt's greedy answer fails, ALTERNATIVES answers are
+sampled from the same prompt (Engine.sample); of those that pass, the one the answers
+agree on most is shown (localread.agreement). When none passes, the model is asked again once with another
+prompt (`retry=True` in localread.llm.prompts: no worked examples, no summaries to
+copy); when that fails too, the narrative is the static description
 (`NarrativeSource.STATIC`), with the reasons in `Explanation.rejected`.
-Deterministic: greedy decoding, and the same checks on the same text.
+Deterministic: greedy decoding, seeded sampling, and the same checks on the same text.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from localread.agreement import most_agreed
 from localread.data import Chunk, ChunkKind, Explanation, FactsCard, NarrativeSource
 from localread.describe import describe
 from localread.facts import facts_card, facts_text
@@ -35,7 +38,7 @@ from localread.llm.prompts import (
     prompt_version,
     tour_step_prompt,
 )
-from localread.quality import check, subject_for
+from localread.quality import Subject, check, split_words, subject_for
 from localread.repo.analysis import Repo
 from localread.repo.tour import Tour
 from localread.sentences import first_sentence, said_before
@@ -45,11 +48,16 @@ ALREADY_READ = 6
 # An answer that names at least this many identifiers found nowhere in the code but
 # in the prompt's worked examples (`self.pre`, `resize_image`) took them from there.
 EXAMPLE_NAMES = 2
-# The answer budget of a line of purpose (tokens): one or two sentences. Asking for
+# The answer budget of a line of purpose (tokens): one sentence. Asking for
 # less than max_tokens also keeps a small model from rambling into a loop.
 PURPOSE_TOKENS = 64
-# Sentences kept of an answer.
-PURPOSE_SENTENCES = 2
+# Sentences kept of an answer: the one line of purpose (the 270M model's second
+# sentences were filler or invented; see localread.summarize.answers.MAX_SENTENCES).
+PURPOSE_SENTENCES = 1
+# Answers sampled from the first prompt when its greedy answer fails the gate
+# (Engine.sample): the narrative is the one of them that passes the gate and that
+# the answers agree with most (localread.agreement), as for summaries.
+ALTERNATIVES = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Where a docstring's first paragraph gives way to its sections.
 _SECTION = re.compile(r"\s(?:Args|Arguments|Parameters|Returns|Raises|Yields|Examples?|Notes?|Attributes):|\s:(?:param|return|rtype)\b|\s>>>|\s-{3,}")
@@ -117,8 +125,10 @@ def _run(
     on_text: Callable[[str], None] | None,
     reason: str | None = None,
 ) -> Explanation:
-    """Ask the model with build(retry=False); when the answer fails the quality gate,
-    once more with build(retry=True); when that fails too, the static description.
+    """Ask the model with build(retry=False) for its greedy answer; when it fails the
+    quality gate, for ALTERNATIVES sampled ones, and keep the one the answers agree on
+    among those that pass; when none passes, ask once more with build(retry=True);
+    when that fails too, the static description.
     on_text sees only the answer that is kept (the gate needs the whole answer, so
     nothing is streamed before it has passed)."""
     known = repo_identifiers(repo)
@@ -133,25 +143,42 @@ def _run(
         # The retry answer must not repeat the first prompt's texts either.
         examples, shown = examples + prompt.examples, shown + prompt.shown
         example_text += (prompt.example_text,) if prompt.example_text else ()
-        narrative = tidy_narrative(prompt, engine.complete(prompt.prompt, prompt.max_tokens))
         subject = subject_for(repo, chunk, card, reason=reason, shown=[s.summary for s in shown])
         labels = {f"`{s.id}`": s.summary for s in shown}
-        problems = check(narrative, subject, examples=(*example_text, *examples), shown=labels,
-                         prefix=prompt.answer_prefix)
-        if not problems:
-            borrowed = _borrowed_names(unverified_names(narrative, known), examples, example_text)
-            if borrowed:
-                problems = (borrowed,)
-        if not problems:
+
+        problems_of = partial(_problems, subject=subject, examples=examples, example_text=example_text,
+                              shown=labels, prefix=prompt.answer_prefix, known=known)
+        narratives = [tidy_narrative(prompt, engine.complete(prompt.prompt, prompt.max_tokens))]
+        verdicts = [problems_of(narratives[0])]
+        if not retry and verdicts[0] and ALTERNATIVES:
+            for completion in engine.sample(prompt.prompt, prompt.max_tokens, ALTERNATIVES):
+                narratives.append(tidy_narrative(prompt, completion))
+                verdicts.append(problems_of(narratives[-1]))
+        if verdicts[0]:
+            rejected.append("; ".join(verdicts[0]))
+        passed = [n for n, problems in zip(narratives, verdicts, strict=True) if not problems]
+        if passed:
+            voice = " ".join(split_words(subject.name))
+            narrative = passed[most_agreed(passed, [*narratives, voice])]
             if on_text is not None:
                 on_text(narrative)
             return _explanation(
                 chunk, engine, prompt, card, narrative, tuple(unverified_names(narrative, known)),
                 NarrativeSource.RETRY if retry else NarrativeSource.MODEL, tuple(rejected), description,
             )
-        rejected.append("; ".join(problems))
     assert prompt is not None  # the loop ran
     return _explanation(chunk, engine, prompt, card, description, (), NarrativeSource.STATIC, tuple(rejected), description)
+
+
+def _problems(narrative: str, *, subject: Subject, examples: tuple[str, ...], example_text: tuple[str, ...],
+              shown: dict[str, str], prefix: str, known: frozenset[str]) -> tuple[str, ...]:
+    """Why the quality gate rejects a narrative (empty: it passes), and whether it
+    named a worked example's identifiers."""
+    problems = check(narrative, subject, examples=(*example_text, *examples), shown=shown, prefix=prefix)
+    if problems:
+        return problems
+    borrowed = _borrowed_names(unverified_names(narrative, known), examples, example_text)
+    return (borrowed,) if borrowed else ()
 
 
 def tidy_narrative(prompt: BudgetedPrompt, completion: Completion) -> str:

@@ -48,6 +48,7 @@ class FakeEngine:
     closed: bool = False
     model: ResolvedModel = field(init=False)
     _queue: deque[str] = field(default_factory=deque)
+    _samples: deque[list[str]] = field(default_factory=deque)
     _last_shared: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -62,6 +63,10 @@ class FakeEngine:
 
     def enqueue(self, *texts: str) -> None:
         self._queue.extend(texts)
+
+    def enqueue_samples(self, *texts: str) -> None:
+        """The answers of the next `sample` call (a call with none queued samples none)."""
+        self._samples.append(list(texts))
 
     def render(self, prompt: Prompt | str) -> str:
         p = as_prompt(prompt)
@@ -96,6 +101,18 @@ class FakeEngine:
         reused = len(shared) + 1 if shared and shared == self._last_shared else 0
         self._last_shared = shared
         return CompletionStream(self._pieces(answer, stops, max_tokens, n_prompt, reused))
+
+    def sample(
+        self, prompt: Prompt | str, max_tokens: int, n: int, stop: Sequence[str] = ()
+    ) -> list[Completion]:
+        """The next queued samples (at most n), each recorded in history like a call
+        (and not through a subclass's own `stream`, which answers greedy calls)."""
+        texts = self._samples.popleft() if self._samples else []
+        out = []
+        for text in texts[:n]:
+            self._queue.appendleft(text)
+            out.append(FakeEngine.stream(self, prompt, max_tokens, stop).read_all())
+        return out
 
     @staticmethod
     def _pieces(

@@ -185,6 +185,28 @@ def test_greedy_answers_do_not_depend_on_earlier_calls(
 
 
 @pytest.mark.model
+def test_sampled_answers_are_the_same_on_every_run_and_reuse_the_prompt(
+    default_engine: LlamaEngine, default_model_file: Path
+) -> None:
+    prompt = Prompt(shared=SHARED, text='def add_edge(graph, u, v):\n    """', stop=('"""', "\n\n"))
+    greedy = default_engine.complete(prompt, max_tokens=24)
+    warm = default_engine.sample(prompt, max_tokens=24, n=3)  # the prompt still cached
+    default_engine.complete(Prompt(shared="Something else entirely.\n", text="x ="), max_tokens=4)
+    cold = default_engine.sample(prompt, max_tokens=24, n=3)
+    with open_engine(Settings(models_dir=default_model_file.parent)) as fresh:
+        from_fresh = fresh.sample(prompt, max_tokens=24, n=3)
+    texts = [c.text for c in warm]
+    assert len(texts) == 3 and all(t.strip() for t in texts)
+    assert texts == [c.text for c in cold] == [c.text for c in from_fresh]
+    assert len(set(texts) | {greedy.text}) > 1  # sampled, not the greedy answer three times
+    # Right after the greedy answer nothing of the prompt is evaluated again but its
+    # last token; after another prompt, it is evaluated once for the three answers.
+    assert warm[0].reused_tokens == warm[0].prompt_tokens
+    assert cold[0].reused_tokens == 0 and cold[1].reused_tokens == cold[1].prompt_tokens - 1
+    assert all(c.completion_tokens > 0 and c.finish_reason in ("stop", "length") for c in warm)
+
+
+@pytest.mark.model
 def test_prefix_reuse_is_counted_and_real(default_engine: LlamaEngine) -> None:
     import llama_cpp
 

@@ -14,13 +14,14 @@ from localread.cli import app
 from localread.data import NarrativeSource
 from localread.describe import describe
 from localread.errors import LocalreadError
-from localread.explain import explain_chunk, explain_json, narrate_tour
+from localread.explain import ALTERNATIVES, explain_chunk, explain_json, narrate_tour
 from localread.facts import facts_card
 from localread.grounding import find_repeat, repo_identifiers, unverified_names
 from localread.llm.engine import Prompt
 from localread.llm.models import ChatStyle
 from localread.llm.prompts import templates, worked_examples
 from localread.quality import check, subject_for
+from localread.render.terminal import rejected_text
 from localread.repo.analysis import analyze
 from localread.repo.tour import Tour, build_tour
 from localread.targets import resolve_target
@@ -125,6 +126,25 @@ def test_an_answer_that_fails_the_gate_is_asked_again_and_never_shown(repo) -> N
     assert retry.endswith("class MaskDecoder(nn.Module):\n    \"\"\"")
 
 
+def test_a_rejected_answer_is_followed_by_samples_and_the_one_they_agree_on_is_shown(repo) -> None:
+    chunk = repo.chunks[_DECODER]
+    engine = FakeEngine()
+    engine.enqueue(COPY_OF_EXAMPLE)
+    agreed = ["Predicts masks from the image embedding and the prompt tokens.",
+              "Predicts the masks from image embeddings and prompt tokens."]
+    engine.enqueue_samples("Holds the layers of a network with skip links.", *agreed)
+    pieces: list[str] = []
+    result = explain_chunk(repo, chunk, engine, max_tokens=64, on_text=pieces.append)
+    # The greedy answer copied the example; the samples pass, and the first of them
+    # (the odd one out) is not the one shown: one of the two that say the same thing.
+    assert result.source is NarrativeSource.MODEL and result.narrative in agreed and pieces == [result.narrative]
+    assert len(result.rejected) == 1 and result.rejected[0].startswith("took “air”, “bed”, “hot”, “vent”")
+    prompts = [call.prompt for call in engine.history]
+    assert len(prompts) == 1 + ALTERNATIVES and len(set(prompts)) == 1  # no retry prompt
+    assert rejected_text(result).endswith("; the line shown is another answer sampled from the same prompt")
+    assert explain_json(repo, result)["rejected"] == list(result.rejected)
+
+
 def test_two_failures_fall_back_to_the_static_description(repo) -> None:
     chunk = repo.chunks[_DECODER]
     engine = FakeEngine()
@@ -197,10 +217,8 @@ def test_a_sentence_said_again_under_another_subject_is_kept_once(repo) -> None:
     assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == (
         "This method is used to map click points to features."
     )
-    # Two sentences with the same object but their own verbs are two things said.
-    assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == (
-        "It maps click points to features. It returns the features of the points."
-    )
+    # One line of purpose: a second sentence, said again or not, is not kept.
+    assert explain_chunk(repo, chunk, engine, max_tokens=64).narrative == "It maps click points to features."
 
 
 def test_cli_explain_no_llm_json(repo) -> None:

@@ -45,5 +45,6 @@ def test_a_sentence_said_again_under_another_subject() -> None:
     assert said_before("It is used to build a model.", ["This module is used to build a model."])
     assert said_before("it  is used to build a MODEL.", ["It is used to build a model."])
     assert not said_before("It returns the masks.", ["It resizes the masks."])
+    assert not said_before("It returns the features of the points.", ["It maps click points to features."])
     assert not said_before("`Segmenter` is the predictor.", ["It is the predictor."])
     assert not said_before("It is used to build a model.", [])

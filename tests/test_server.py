@@ -41,7 +41,7 @@ from typer.testing import CliRunner
 
 from localread.cli import app
 from localread.config import load_settings
-from localread.llm.engine import open_engine
+from localread.llm.engine import Prompt, open_engine
 from localread.llm.server import open_server_engine
 from localread.repo.analysis import analyze
 from localread.store import STORE_NAME
@@ -277,3 +277,13 @@ def test_batch_waves_answered_by_the_server_cover_a_live_run_and_share_its_keys(
     live = summary(TINY, tmp_path / "live", "--server", server4.url, "--parallel", "1")
     assert live["stats"]["llm_calls"] > 0
     assert_same_answers(report, live)
+
+
+def test_sampled_answers_come_from_the_server_too(server4: LlamaServer) -> None:
+    prompt = Prompt(shared="# Code notes\n\n", text='def add_edge(graph, u, v):\n    graph[u].append(v)\n\n'
+                    '# documented:\ndef add_edge(graph, u, v):\n    """', stop=('"""', "\n\n"))
+    with open_server_engine(load_settings(server=[server4.url])) as served:
+        greedy = served.complete(prompt, 32)
+        drawn = served.sample(prompt, 32, 3)
+    assert len(drawn) == 3 and all(c.text.strip() and c.completion_tokens > 0 for c in drawn)
+    assert len({c.text for c in drawn} | {greedy.text}) > 1  # seeded samples, not greedy ones

@@ -14,7 +14,7 @@ import pytest
 
 from localread.config import Settings, load_settings
 from localread.errors import LocalreadError
-from localread.llm.engine import DEFAULT_SEED, Prompt, open_engine
+from localread.llm.engine import DEFAULT_SEED, SAMPLE_TEMPERATURE, SAMPLE_TOP_P, Prompt, open_engine
 from localread.llm.models import ChatStyle
 from localread.llm.server import (
     ServerEngine,
@@ -76,6 +76,20 @@ def test_a_completion_sends_greedy_decoding_and_reads_the_usage() -> None:
         assert body["model"] == "fake-model" and body["stream"] is True
         streamed = engine.stream("Say", 8)
         assert "".join(streamed) == " Adds two numbers." and streamed.result.completion_tokens == 3
+
+
+def test_sampled_answers_send_one_seeded_request_each() -> None:
+    with FakeServer(answer=lambda body: f" Answer {body['seed']}.") as fake:
+        engine = engine_on(fake)
+        drawn = engine.sample(Prompt(shared="Rules.\n\n", text="Code: add\nSummary:", stop=("\n\n",)), 48, 3)
+        assert [c.text for c in drawn] == [f" Answer {DEFAULT_SEED + i}." for i in (1, 2, 3)]
+        bodies = fake.completions()
+        assert [(b["temperature"], b["top_p"], b["seed"]) for b in bodies] == [
+            (SAMPLE_TEMPERATURE, SAMPLE_TOP_P, DEFAULT_SEED + i) for i in (1, 2, 3)
+        ]
+        assert all(b["prompt"] == "Rules.\n\nCode: add\nSummary:" and b["stop"] == ["\n\n"] for b in bodies)
+        engine.complete("Say", 8)  # the greedy answer after them is greedy again
+        assert fake.completions()[-1]["temperature"] == 0.0 and "top_p" not in fake.completions()[-1]
 
 
 def test_a_chat_prompt_goes_to_chat_completions_as_two_messages() -> None:

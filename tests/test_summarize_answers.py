@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from localread.llm.engine import as_prompt
 from localread.render import markdown
 from localread.repo.analysis import analyze
 from localread.store import STORE_NAME, Store
@@ -21,6 +22,7 @@ from localread.summarize import (
     summary_problems,
 )
 from localread.summarize.answers import answer_summary
+from localread.summarize.ask import ALTERNATIVES as ASK_ALTERNATIVES
 from tests.helpers import write_repo
 from tests.summarize_helpers import SMALL, Copycat, copycat_repo, module_page, run
 
@@ -46,7 +48,7 @@ def test_answer_summary_starts_with_the_words_the_prompt_gave() -> None:
     )
     assert answer_summary(overview, " trains a net.", "This repository") == "This repository trains a net."
     code = Unit("m.f", UnitKind.CODE, "m.f", "m", ())
-    assert answer_summary(code, "One. Two. Three.") == "One. Two."
+    assert answer_summary(code, "One. Two. Three.") == "One."  # a function's one line of purpose
 
 
 def test_summary_problems_name_what_was_copied_or_borrowed() -> None:
@@ -129,7 +131,7 @@ def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries
     assert chunk["rejected"] == list(cls.rejected) and chunk["source"] == "model"
     assert chunk["fallback"] is False
     page = module_page(report, tmp_path / "out", "net.encoder")
-    assert "**Summary** (model, asked twice: its first answer failed the quality gate)" in page
+    assert "**Summary** (model: its first answer failed the quality gate, another one passed)" in page
 
 
 def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: Path) -> None:
@@ -161,3 +163,47 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
     assert again.results["net.encoder.Encoder"].fallback and again.results["net.encoder.Encoder"].source is Source.CACHE
     page = module_page(again, tmp_path / "out", "net.encoder")
     assert "**Summary** (from the code: the model's answers failed the quality gate): Built from" in page
+
+
+class SamplingCopycat(Copycat):
+    """A Copycat whose sampled answers for the class `Encoder` are scripted: one wanders
+    off, two say the same thing in other words."""
+
+    def sample(self, prompt: Any, max_tokens: int, n: int, stop: Any = ()) -> list[Any]:
+        if "Code: `Encoder` (class)" in as_prompt(prompt).text:
+            self.enqueue_samples(
+                "Keeps a running total of the encoder widths in memory.",
+                "An encoder whose scale comes from its width and depth.",
+                "An encoder with a scale set by the width and the depth.",
+            )
+        return super().sample(prompt, max_tokens, n, stop)
+
+
+def test_a_rejected_answer_is_followed_by_samples_and_the_one_they_agree_on_is_kept(tmp_path: Path) -> None:
+    engine = SamplingCopycat()
+    report = run(copycat_repo(tmp_path), tmp_path / STORE_NAME, engine)
+    cls = report.results["net.encoder.Encoder"]
+    # The greedy answer copied `forward`'s summary; the three samples pass, and the
+    # first (the odd one out) is not the one the answers agree on.
+    assert cls.source is Source.MODEL and not cls.fallback
+    assert cls.rejected == ("repeated what the prompt said about `Encoder.__init__` (100% of its 4-word phrases)",)
+    assert cls.summary in ("An encoder whose scale comes from its width and depth.",
+                           "An encoder with a scale set by the width and the depth.")
+    # No retry prompt: a sample passed.
+    assert len([c for c in engine.history if "Code: `Encoder` (class)" in c.prompt]) == 1 + ASK_ALTERNATIVES
+    assert report.stats.llm_calls + report.stats.retries == len(engine.history)
+
+
+def test_when_no_sample_passes_the_retry_prompt_is_asked(tmp_path: Path) -> None:
+    class Copies(Copycat):
+        def sample(self, prompt: Any, max_tokens: int, n: int, stop: Any = ()) -> list[Any]:
+            if "Code: `Encoder` (class)" in as_prompt(prompt).text:
+                self.enqueue_samples(*["Scales a feature vector and clips negative values to zero."] * n)
+            return super().sample(prompt, max_tokens, n, stop)
+
+    engine = Copies()
+    report = run(copycat_repo(tmp_path), tmp_path / STORE_NAME, engine)
+    cls = report.results["net.encoder.Encoder"]
+    prompts = [c.prompt for c in engine.history if "Code: `Encoder` (class)" in c.prompt]
+    assert len(prompts) == 1 + ASK_ALTERNATIVES + 1 and "# method `Encoder.__init__`:" not in prompts[-1]
+    assert cls.source is Source.MODEL and cls.summary.startswith("Summary of") and len(cls.rejected) == 1

@@ -42,6 +42,11 @@ log = logging.getLogger("localread.engine")
 # chunk, callee summaries and an answer, without the memory of a 32k context.
 DEFAULT_N_CTX = 4096
 MIN_N_CTX = 512
+# How `sample` draws the other answers a prompt could have had: warm enough that they
+# differ from the greedy one, top-p so that no unlikely word is drawn. Answer i has
+# the seed DEFAULT_SEED + 1 + i, so the same prompt samples the same answers.
+SAMPLE_TEMPERATURE = 0.7
+SAMPLE_TOP_P = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,14 @@ class Engine(Protocol):
         self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()
     ) -> CompletionStream:
         """Like complete, delivering text as it is generated."""
+        ...
+
+    def sample(
+        self, prompt: Prompt | str, max_tokens: int, n: int, stop: Sequence[str] = ()
+    ) -> list[Completion]:
+        """n other answers to the prompt, sampled (SAMPLE_TEMPERATURE, SAMPLE_TOP_P,
+        seeds DEFAULT_SEED + 1 ... + n): candidates to choose from beside the greedy
+        answer. The same prompt samples the same answers."""
         ...
 
     def close(self) -> None: ...
@@ -385,6 +398,46 @@ class LlamaEngine:
             raise error
         stops = list(dict.fromkeys([*p.stop, *stop]))
         return CompletionStream(self._generate(tokens, shared_len, max_tokens, stops))
+
+    def sample(
+        self, prompt: Prompt | str, max_tokens: int, n: int, stop: Sequence[str] = ()
+    ) -> list[Completion]:
+        p = as_prompt(prompt)
+        tokens, shared_len = self._tokens(p)
+        error = fits_error(len(tokens), max_tokens, self.n_ctx)
+        if error is not None:
+            raise error
+        llm = self._live()
+        stops = list(dict.fromkeys([*p.stop, *stop])) or None
+        started = time.perf_counter()
+        # Right after the greedy answer to this prompt, the cache holds the prompt as
+        # _prime evaluated it: the same cells _prime would make again.
+        if llm.input_ids[: min(llm.n_tokens, len(tokens))].tolist() == tokens:
+            reused = len(tokens)
+        else:
+            reused = self._prime(tokens, shared_len)
+        prompt_seconds = time.perf_counter() - started
+        out: list[Completion] = []
+        for i in range(n):
+            # The prompt stays in the cache: each answer evaluates its last token again
+            # (create_completion's exact-prefix path) and samples from there, always
+            # after the same calls, so the answers are the same on every run.
+            began = time.perf_counter()
+            answer = llm.create_completion(
+                prompt=tokens, max_tokens=max_tokens, temperature=SAMPLE_TEMPERATURE, top_p=SAMPLE_TOP_P,
+                seed=self.seed + 1 + i, stop=stops,
+            )
+            choice, usage = answer["choices"][0], answer.get("usage") or {}
+            out.append(Completion(
+                text=choice["text"],
+                finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                prompt_tokens=len(tokens),
+                reused_tokens=reused if i == 0 else len(tokens) - 1,
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                prompt_seconds=prompt_seconds if i == 0 else 0.0,
+                generation_seconds=time.perf_counter() - began,
+            ))
+        return out
 
     def _prime(self, tokens: list[int], shared_len: int) -> int:
         """Evaluate the prompt so that generation can sample at once; returns the

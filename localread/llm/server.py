@@ -52,6 +52,8 @@ from localread.errors import LocalreadError
 from localread.llm.engine import (
     DEFAULT_N_CTX,
     DEFAULT_SEED,
+    SAMPLE_TEMPERATURE,
+    SAMPLE_TOP_P,
     Completion,
     CompletionStream,
     Prompt,
@@ -110,6 +112,15 @@ def estimate_tokens(text: str) -> int:
 # --------------------------------------------------------------------------- engine
 
 
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How a sampled answer is drawn (see Engine.sample)."""
+
+    temperature: float
+    top_p: float
+    seed: int
+
+
 @dataclass(slots=True)
 class _Server:
     info: ServerInfo
@@ -126,7 +137,7 @@ class _Server:
 @dataclass
 class ServerEngine:
     """The Engine protocol over OpenAI-compatible servers (see the module docstring).
-    Greedy decoding (temperature 0) with localread's fixed seed. Thread-safe."""
+    Greedy decoding (temperature 0) with localread's fixed seed; `sample` draws others. Thread-safe."""
 
     servers: list[ServerInfo]
     n_ctx: int
@@ -295,11 +306,20 @@ class ServerEngine:
         """The whole answer; a request that fails at any point, even mid-answer, is
         made again (on this server, then on another), as nothing of it was shown."""
         p = as_prompt(prompt)
-        stops = list(dict.fromkeys([*p.stop, *stop]))
+        return self._whole(p, max_tokens, list(dict.fromkeys([*p.stop, *stop])), None)
 
+    def sample(self, prompt: Prompt | str, max_tokens: int, n: int, stop: Sequence[str] = ()) -> list[Completion]:
+        """n sampled answers, one request each (seeds DEFAULT_SEED + 1 ... + n); the
+        server reuses the prompt its slot holds."""
+        p = as_prompt(prompt)
+        stops = list(dict.fromkeys([*p.stop, *stop]))
+        return [self._whole(p, max_tokens, stops, Sampling(SAMPLE_TEMPERATURE, SAMPLE_TOP_P, DEFAULT_SEED + 1 + i))
+                for i in range(n)]
+
+    def _whole(self, p: Prompt, max_tokens: int, stops: list[str], sampling: Sampling | None) -> Completion:
         def whole(server: _Server) -> Completion:
             reader = _Reader()
-            request, events, n_prompt = self._exchange(server, p, max_tokens, stops)
+            request, events, n_prompt = self._exchange(server, p, max_tokens, stops, sampling)
             try:
                 for event in events:
                     reader.feed(event)
@@ -333,12 +353,12 @@ class ServerEngine:
         return reader.completion(n_prompt)
 
     def _exchange(
-        self, server: _Server, p: Prompt, max_tokens: int, stops: list[str]
+        self, server: _Server, p: Prompt, max_tokens: int, stops: list[str], sampling: Sampling | None = None
     ) -> tuple[Request, Iterator[dict[str, Any]], int | None]:
         """Send one generation request and read its first event: (the open request,
-        its events, the prompt's tokens where counted here). Raises Transient,
-        ServerError or PromptError."""
-        path, body, n_prompt = self._request_body(server, p, max_tokens, stops)
+        its events, the prompt's tokens where counted here). sampling: None for the
+        greedy answer. Raises Transient, ServerError or PromptError."""
+        path, body, n_prompt = self._request_body(server, p, max_tokens, stops, sampling)
         request = Request(server.info.url, "POST", path, body)
         response = request.open()
         try:
@@ -353,17 +373,19 @@ class ServerEngine:
         return request, _chain(first, stream), n_prompt
 
     def _request_body(
-        self, server: _Server, p: Prompt, max_tokens: int, stops: list[str]
+        self, server: _Server, p: Prompt, max_tokens: int, stops: list[str], sampling: Sampling | None
     ) -> tuple[str, dict[str, Any], int | None]:
         """(path, body, prompt tokens when known) of one generation request."""
         body: dict[str, Any] = {
             "model": server.info.model,
             "max_tokens": max_tokens,
-            "temperature": 0.0,
-            "seed": DEFAULT_SEED,
+            "temperature": 0.0 if sampling is None else sampling.temperature,
+            "seed": DEFAULT_SEED if sampling is None else sampling.seed,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if sampling is not None:
+            body["top_p"] = sampling.top_p
         if stops:
             body["stop"] = stops
         if self._chat(p):

@@ -7,11 +7,9 @@ Imports repo/, store, quality, describe, facts, sentences, prompts (llm/ lazily)
 """
 
 from localread.summarize.answers import (
-    Outcome,
     clean_answer,
     example_summaries,
     fallback_summary,
-    summarize_unit,
     summary_problems,
 )
 from localread.summarize.budget import StopRequest, make_budget
@@ -47,7 +45,6 @@ __all__ = [
     "STOPS",
     "Budget",
     "Options",
-    "Outcome",
     "Plan",
     "Progress",
     "PromptBuilder",
@@ -69,7 +66,6 @@ __all__ = [
     "prompt_version",
     "static_summary",
     "summarize",
-    "summarize_unit",
     "summary_problems",
     "templates",
 ]

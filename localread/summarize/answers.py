@@ -1,39 +1,33 @@
 """What becomes of a model's answer: cleaned to a summary, checked by the quality gate
 (localread.quality), and replaced by the static description when every answer failed.
 
-`summarize_unit(repo, prompts, unit, shown, call)` asks for one unit's summary: the
-unit's prompt, then, when the answer fails the gate, once more with the retry prompt
-(inputs named, not summarized; a function by its signature alone), then the static
-description (localread.describe) of the code, which is always true. A small model
-answers a class with its `forward`'s summary, and the module with the class's, so
-that one sentence climbs the whole tree: the gate's repeat rule catches it.
+summarize.ask makes a unit's attempts with these: the unit's prompt, then, when no
+answer passes the gate, the retry prompt (inputs named, not summarized; a function by
+its signature alone), then the static description (localread.describe) of the code,
+which is always true. A small model answers a class with its `forward`'s summary, and
+the module with the class's, so that one sentence climbs the whole tree: the gate's
+repeat rule catches it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 
 from localread.quality import Subject, check, subject_for, subject_of_names
 from localread.repo.analysis import Repo
 from localread.sentences import first_sentence, said_before
 from localread.summarize.model import Unit, UnitKind
 from localread.summarize.prompts import (
-    PromptBuilder,
-    UnitPrompt,
     readme_intro,
     templates,
     unit_name,
 )
 
-if TYPE_CHECKING:
-    from localread.llm.engine import Completion
-
-# Sentences kept of an answer: small models go on once they have said it.
-MAX_SENTENCES = {"code": 2, "class": 2, "module": 2, "package": 2, "overview": 3}
+# Sentences kept of an answer: small models go on once they have said it. A function's
+# or class's summary is its one line of purpose: the 270M model's second sentences,
+# read in benchmarks/explain_quality.py's output, were filler or invented.
+MAX_SENTENCES = {"code": 1, "class": 1, "module": 2, "package": 2, "overview": 3}
 # The facts fallback names at most this many of a unit's parts.
 FALLBACK_NAMES = 4
 # Where a docstring's summary ends: its sections (numpydoc, Google, Sphinx, doctest).
@@ -131,46 +125,3 @@ def answer_summary(unit: Unit, answer: str, answer_prefix: str = "") -> str:
     if answer_prefix:
         answer = answer_prefix + ("" if answer[:1].isspace() else " ") + answer
     return clean_answer(answer, MAX_SENTENCES[unit.kind.value])
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A unit's summary and how it was made. rejected: why each answer that was not
-    kept failed the gate, in order; fallback: none passed, and the summary is the
-    static description; completions: the model calls made, in order."""
-
-    summary: str
-    rejected: tuple[str, ...]
-    fallback: bool
-    completions: tuple[Completion, ...]
-
-
-def summarize_unit(
-    repo: Repo,
-    prompts: PromptBuilder,
-    unit: Unit,
-    shown: dict[str, str],
-    call: Callable[[UnitPrompt], Completion],
-    *,
-    names_only: bool = False,
-) -> Outcome:
-    """Ask for unit's summary with call(prompt); when the answer fails the quality
-    gate, once more with the retry prompt (skipped when it is the same prompt: greedy
-    decoding would give the same answer); when that fails too, the static
-    description. shown: input id -> its one-line summary (all inputs present)."""
-    calls: list[Completion] = []
-    rejected: list[str] = []
-    summary = ""
-    first = prompts.build(unit, shown, names_only=names_only)
-    seen = {u: ("" if names_only else s) for u, s in shown.items()}
-    for attempt in (first, prompts.build(unit, shown, retry=True)):
-        if calls and attempt.body == first.body:
-            break
-        completion = call(attempt)
-        calls.append(completion)
-        summary = answer_summary(unit, completion.text, attempt.answer_prefix)
-        problems = summary_problems(repo, unit, summary, seen, attempt.answer_prefix)
-        if not problems:
-            return Outcome(summary, tuple(rejected), False, tuple(calls))
-        rejected.append("; ".join(problems))
-    return Outcome(fallback_summary(repo, unit, prompts.plan.inputs.get(unit.id, ())), tuple(rejected), True, tuple(calls))

@@ -1,11 +1,15 @@
 """A unit's model work, whoever runs the model: the prompts of its attempts, the
 check of each answer, and the store entry of the outcome.
 
-The first attempt shows the inputs' one-line summaries; when its answer fails the
-quality gate (answers.summary_problems), the retry prompt is asked; when that answer
-fails too, the summary is the static description (answers.fallback_summary). The
-live run (summarize.run) makes both calls in one go; a batch (summarize.batch) makes
-one per wave and keeps the first rejection in the store between waves.
+The first attempt shows the inputs' one-line summaries. Its greedy answer is checked
+by the quality gate (answers.summary_problems); when it fails, ALTERNATIVES answers
+are sampled from the same prompt (cheap: the prompt is still in the cache), and of
+those that pass the one the answers agree on most is kept (localread.agreement). When
+none passes, the retry prompt is asked; when its answer fails too, the summary is
+the static description (answers.fallback_summary). The
+live run (summarize.run) makes these calls in one go; a batch (summarize.batch) asks
+each prompt's greedy answer only, one per wave, and keeps the first rejection in the
+store between waves (a batch file has no sampled answers to choose from).
 
 `judge` is the one check of an answer: every engine's answers go through it.
 """
@@ -15,6 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from localread.agreement import most_agreed
+from localread.data import ChunkKind
+from localread.quality import split_words
 from localread.repo.analysis import Repo
 from localread.store import Entry
 from localread.summarize.answers import answer_summary, fallback_summary, summary_problems
@@ -23,6 +30,13 @@ from localread.summarize.prompts import STOPS, UnitPrompt, instructions
 
 if TYPE_CHECKING:
     from localread.llm.engine import Completion, Engine, Prompt
+
+# Answers sampled from the first prompt when its greedy answer fails the gate
+# (Engine.sample): the summary is the one of them that passes the gate and that the
+# answers agree with most (localread.agreement). benchmarks/explain_quality.py
+# measured this against asking the retry prompt at once, and against always sampling
+# (which chose worse than the greedy answer where that one passed).
+ALTERNATIVES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +98,44 @@ def judge(repo: Repo, ask: Ask, attempt: int, text: str) -> Verdict:
     return Verdict(summary, "; ".join(problems) or None)
 
 
+def name_voice(repo: Repo, unit: Unit) -> str:
+    """The unit's name in words, the extra voice of localread.agreement."""
+    chunk = repo.chunks.get(unit.chunk) if unit.chunk is not None else None
+    name = chunk.name if chunk is not None and chunk.kind is not ChunkKind.MODULE else unit.id.rsplit(".", 1)[-1]
+    return " ".join(split_words(name))
+
+
 def ask_engine(repo: Repo, inputs: tuple[str, ...], ask: Ask, engine: Engine,
                clock: Any) -> Outcome:
     """Make the attempts of ask on engine until an answer is kept (see the module
-    docstring). clock: a monotonic clock (time.monotonic). Thread-safe where the
-    engine is: it reads the repository and writes nothing."""
+    docstring): the first prompt's greedy answer; when it fails the gate,
+    ALTERNATIVES sampled ones, the one they agree on kept among those that pass;
+    then the retry prompt.
+    clock: a monotonic clock (time.monotonic). Thread-safe where the engine is: it
+    reads the repository and writes nothing."""
     calls: list[Completion] = []
     rejected: list[str] = []
     seconds = 0.0
     summary = ""
+    kept = False
     for attempt, prompt in enumerate(ask.prompts):
         started = clock()
-        completion = engine.complete(model_prompt(prompt), prompt.max_tokens)
+        drawn = [engine.complete(model_prompt(prompt), prompt.max_tokens)]
+        verdicts = [judge(repo, ask, attempt, drawn[0].text)]
+        if attempt == 0 and verdicts[0].rejected is not None and ALTERNATIVES:
+            samples = engine.sample(model_prompt(prompt), prompt.max_tokens, ALTERNATIVES)
+            drawn += samples
+            verdicts += [judge(repo, ask, attempt, c.text) for c in samples]
         seconds += clock() - started
-        calls.append(completion)
-        verdict = judge(repo, ask, attempt, completion.text)
-        summary = verdict.summary
-        if verdict.rejected is None:
+        calls += drawn
+        if verdicts[0].rejected is not None:
+            rejected.append(verdicts[0].rejected)
+        passed = [v.summary for v in verdicts if v.rejected is None]
+        if passed:
+            voices = [v.summary for v in verdicts] + [name_voice(repo, ask.unit)]
+            summary, kept = passed[most_agreed(passed, voices)], True
             break
-        rejected.append(verdict.rejected)
-    fallback = len(rejected) == len(calls)
+    fallback = not kept
     if fallback:
         summary = fallback_summary(repo, ask.unit, inputs)
     return Outcome(

@@ -95,8 +95,8 @@ class Result:
 class Stats:
     """What a run did. chunks: chunks in the repository; llm_calls / cached / static /
     pending: units (chunks, packages, overview) by how their summary was obtained.
-    retries: model calls made again because the first answer repeated the prompt
-    (`repeated_text`), beyond the one call each llm_calls unit made."""
+    retries: model calls beyond a unit's first (answers sampled from the same prompt,
+    the retry prompt), made because the first answer failed the quality gate."""
 
     chunks: int = 0
     llm_calls: int = 0

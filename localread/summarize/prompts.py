@@ -24,7 +24,7 @@ from localread.repo.analysis import Repo
 from localread.repo.scan import read_source
 from localread.summarize.model import OVERVIEW_ID, PACKAGE_PREFIX, Plan, Unit, UnitKind
 
-# Answer budgets (tokens). A code summary is one or two sentences; the overview is a
+# Answer budgets (tokens). A code summary is one sentence; the overview is a
 # short paragraph.
 MAX_TOKENS = {"code": 48, "class": 48, "module": 64, "package": 64, "overview": 96}
 # Inputs listed in one prompt, at most (callees of a huge dispatcher, modules of a
