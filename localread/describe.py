@@ -204,9 +204,9 @@ def _returns(card: FactsCard) -> str:
         quoted = _q(card.returns)
         named = [r for r in returned if r != card.returns]
         if quoted and len(named) == 1 and _q(named[0]):
-            return f"Returns {_q(named[0])}, a {quoted}."
+            return f"Returns {_q(named[0])}, {_a(quoted)}{quoted}."
         if quoted:
-            return f"Returns a {quoted}."
+            return f"Returns {_a(quoted)}{quoted}."
     shown = [_q(r) for r in returned[:2] if _q(r)]
     if shown:
         return "Returns " + " or ".join(shown) + "."

@@ -98,3 +98,11 @@ def test_a_docstring_that_opens_with_a_section_is_no_summary(tmp_path) -> None:
     # A module of top-level code says what it runs.
     assert said(repo, "pkg.__main__") == (
         "Imports `pkg.ema`, and at import builds an `EMA`, calls `EMA.update`; it defines nothing of its own.")
+
+
+def test_the_article_before_a_returned_type_follows_its_sound(tmp_path) -> None:
+    write_repo(tmp_path, {"m.py": "def count() -> int:\n    return 0\n\n"
+                          "def width(x) -> float:\n    w = x * 2\n    return w\n"})
+    repo = analyze(tmp_path)
+    assert said(repo, "m.count") == "Returns `0`, an `int`."
+    assert said(repo, "m.width") == "Returns `w`, a `float`."
