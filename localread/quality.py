@@ -15,7 +15,9 @@ text fails, in words for the reader (empty: it passes). A text fails when it
   `Y` calls `X`, a callee that appears nowhere in the unit's code) or calls the unit
   a kind of thing it is not (a function "is a `torch.Tensor` object");
 - degenerates (a phrase that comes round again and again, runaway identifiers such
-  as `a.a.a.a` or `pkg.pkg`, a loop the tidier had to cut, code instead of a sentence).
+  as `a.a.a.a` or `pkg.pkg`, a loop the tidier had to cut, code instead of a sentence);
+- echoes its prompt's heading (the layout's "documented:", or the unit's own full
+  dotted id).
 
 A `Subject` is what the gate knows of the unit, built once per text by `subject_for`
 from the chunk, its facts card and the repository's call graph (`Relations`). Callers
@@ -361,7 +363,27 @@ def check(
     reasons += _wrong_kind(answer, subject)
     reasons += _wrong_bases(answer, subject)
     reasons += _wrong_relations(answer, subject)
+    echo = _echo(own, subject)
+    if echo is not None and not reasons:
+        reasons.append(echo)
     return tuple(reasons)
+
+
+# The prompts' own layout ("# Code: `x` (function), documented:"), which a small model
+# writes back ("Edge_bfs.edge_bfs() function, documented: 1.", read in networkx's).
+_LAYOUT = re.compile(r"\bdocumented\s*:|(?:^|\s)(?:#\s*)?Code:\s", re.IGNORECASE)
+
+
+def _echo(text: str, subject: Subject) -> str | None:
+    """Why text echoes its prompt's heading instead of saying something: the layout's
+    words, or the unit's own full dotted id (a module-qualified name the heading shows;
+    "Test the `test_empty` method is called on `networkx....TestIntervalGraph.test_empty`")."""
+    if _LAYOUT.search(text):
+        return "echoes the prompt's layout (“documented:”), not the code"
+    for uid in subject.ids:
+        if uid.count(".") >= 2 and re.search(rf"(?<![\w.]){re.escape(uid)}(?![\w])", text):
+            return f"echoes the prompt's heading: it spells out its own id `{uid}`"
+    return None
 
 
 def _names(words: Sequence[str]) -> str:
@@ -397,7 +419,10 @@ def _degenerate(text: str, words: list[str]) -> str | None:
     for token in re.findall(r"[A-Za-z0-9_.]+", text):
         parts = [p for p in re.split(r"[._]", token) if p]
         dotted = [p for p in token.split(".") if p]
-        stutters = any(a == b for a, b in pairwise(dotted))
+        # `a.a`, or a pair of parts said again (`MarkdownIt.main.MarkdownIt.main.py`,
+        # read in markdown-it's tour).
+        pairs = list(pairwise(dotted))
+        stutters = any(a == b for a, b in pairs) or len(set(pairs)) < len(pairs)
         if len(token) > RUNAWAY_CHARS or stutters or any(parts.count(p) >= RUNAWAY_REPEATS for p in set(parts)):
             return f"degenerate: a runaway identifier ({token[:40]}{'...' if len(token) > 40 else ''})"
     prose = re.sub(r"`[^`]*`", " ", text)

@@ -160,6 +160,11 @@ def test_degeneration(repo) -> None:
         "degenerate: a runaway identifier"
     )
     assert check('ReprHighlighter.base_style = "repr.', s)[0] == "degenerate: it is code, not a sentence"
+    # Read in markdown-it's narrated tour: a pair of parts said again.
+    assert check("This is a simple example of a MarkdownIt.main.MarkdownIt.main.py.", s)[0].startswith(
+        "degenerate: a runaway identifier (MarkdownIt.main.MarkdownIt.main.py"
+    )
+    assert check("Re-exports the model builder from `segmenter.modeling.build.modeling`.", s) == ()  # one part again
     assert check("Re-exports the model builder for the demo scripts and so on ...", s)[0] == (
         "degenerate: it went round in a loop and was cut"
     )
@@ -222,3 +227,17 @@ def test_worked_examples_share_no_domain_word_with_typical_repositories(root: Pa
     for block in (EXAMPLES[0], summarize_templates()["instructions"], load("paper").blocks["shared"]):
         shared = example_vocabulary((block,)) & code_words
         assert not shared, (root.name, sorted(shared))
+
+
+def test_an_echo_of_the_prompts_heading(repo) -> None:
+    # Read in networkx's summaries with the default model (explain_quality).
+    s = subject(repo, "segmenter.utils.transforms.ResizeLongestSide.apply_coords")
+    assert check("Apply_coords function, documented: 1. Scales the points.", s) == (
+        "echoes the prompt's layout (“documented:”), not the code",
+    )
+    echo = "echoes the prompt's heading: it spells out its own id `segmenter.utils.transforms.ResizeLongestSide.apply_coords`"
+    assert check("Test that `segmenter.utils.transforms.ResizeLongestSide.apply_coords` scales points.", s) == (echo,)
+    # Its short name, or another unit's full id, is no echo.
+    assert check("`ResizeLongestSide.apply_coords` scales the click points to the resized image.", s) == ()
+    assert check("Scales the points as `segmenter.utils.transforms.ResizeLongestSide.apply_image` scales images.",
+                 s) == ()
