@@ -1,16 +1,25 @@
-"""Choosing among a model's answers to one prompt: the one the others agree with.
+"""Whether the model stands by its answer: the greedy answer against answers sampled
+from the same prompt (self-consistency).
 
-A small model's greedy answer is one draw among the answers it finds likely. With a
-few sampled answers beside it (Engine.sample), the answer that shares the most with
-the others is what they agree on: a purpose that comes back in most draws is less
-likely to be the slip of one. This is minimum-Bayes-risk selection, with the F1 of
-the longest common word subsequence (ROUGE-L) as the measure of agreement. The
-unit's name, split into words, takes part as one more voice: of two answers the
-draws agree on equally, the one that speaks of what the code is called wins.
+A small model that knows what a piece of code is for says much the same thing however
+its words are drawn; one that is guessing says something else each time. So after a
+greedy answer passes the quality gate, SAMPLES answers are sampled from the same
+prompt (Engine.sample: cheap, the prompt is still in the cache), and the greedy answer
+is kept only when it agrees with them on average at least CONSISTENCY, where two
+texts agree by the F1 of their longest common word subsequence (ROUGE-L). Below that
+it is a guess, and a false sentence is worse than none: the caller asks the retry
+prompt, then shows the static description.
 
-Only answers that passed the quality gate (localread.quality) are chosen; the
-rejected ones still vote, as evidence of what the model had in mind. Deterministic:
-ties go to the earlier answer (the greedy one comes first).
+Measured on the 72 greedy answers that passed the gate, of 100 documented units of
+rich, pypdf, click and the test fixtures (docstrings hidden): the quarter with the lowest
+agreement scored ROUGE-L 0.18 against the authors' first sentences, the top half 0.29
+to 0.31; the low ones read "This block is used to predict the next token in the
+sequence" for a gated attention block and "Encoder for the forward function" for an
+image encoder.
+
+Sampling answers to pick the best one instead, after a greedy answer failed, was
+tried and dropped: of the 20 such answers read, most were wrong ("A linear layer which
+can hold a small quantity of food"), and on the research fixtures all were.
 """
 
 from __future__ import annotations
@@ -18,6 +27,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from localread.quality import split_words, stem
+
+# Answers sampled to check a greedy answer, and the mean agreement it needs with them.
+SAMPLES = 3
+CONSISTENCY = 0.4
 
 
 def agreement(a: str, b: str) -> float:
@@ -44,16 +57,19 @@ def lcs_f1(x: Sequence[str], y: Sequence[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def most_agreed(candidates: Sequence[str], voices: Sequence[str]) -> int:
-    """The index of the candidate with the highest total agreement with the voices
-    (every answer drawn, passing or not, and the unit's name), not counting its own
-    text once; the first of equals."""
-    best, best_score = 0, -1.0
-    for i, text in enumerate(candidates):
-        others = list(voices)
-        if text in others:
-            others.remove(text)
-        score = sum(agreement(text, other) for other in others if other.strip())
-        if score > best_score + 1e-9:
-            best, best_score = i, score
-    return best
+def consistency(text: str, samples: Sequence[str]) -> float | None:
+    """The mean agreement of text with the sampled answers; None when there are none
+    (an engine that samples nothing leaves the answer unchecked)."""
+    if not samples:
+        return None
+    return sum(agreement(text, s) for s in samples) / len(samples)
+
+
+def unsure(text: str, samples: Sequence[str]) -> str | None:
+    """Why text is a guess by its samples, in words for a reader; None when the model
+    stands by it."""
+    score = consistency(text, samples)
+    if score is None or score >= CONSISTENCY:
+        return None
+    return (f"is a guess: the model's own answers sampled from the same prompt say something else "
+            f"(agreement {score:.2f}, below {CONSISTENCY})")

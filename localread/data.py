@@ -24,7 +24,7 @@ class ChunkKind(StrEnum):
 class NarrativeSource(StrEnum):
     """Where an Explanation's narrative comes from."""
 
-    MODEL = "model"  # an answer to the first prompt that passed the gate (greedy, or a sample)
+    MODEL = "model"  # the model's first answer, which passed the quality gate
     RETRY = "retry"  # the model's answer to the retry prompt, the first one was rejected
     STATIC = "static"  # the static description: --no-llm, or every model answer was rejected
     DOCSTRING = "docstring"  # the static description, led by the docstring: no model asked

@@ -9,10 +9,10 @@ exact. A chunk with a docstring needs no model: its docstring says what it is fo
 
 Every answer passes the quality gate (localread.quality) before it is shown: empty,
 off topic, restating, borrowed from a worked example, contradicting the call graph,
-degenerate. When the first prompt's greedy answer fails, ALTERNATIVES answers are
-sampled from the same prompt (Engine.sample); of those that pass, the one the answers
-agree on most is shown (localread.agreement). When none passes, the model is asked again once with another
-prompt (`retry=True` in localread.llm.prompts: no worked examples, no summaries to
+degenerate. An answer that passes is checked once more against answers sampled from
+the same prompt (Engine.sample): one the model's own samples do not bear out is a
+guess, and is not shown either (localread.agreement). When the answer fails, the
+model is asked again once with another prompt (`retry=True` in localread.llm.prompts: no worked examples, no summaries to
 copy); when that fails too, the narrative is the static description
 (`NarrativeSource.STATIC`), with the reasons in `Explanation.rejected`.
 Deterministic: greedy decoding, seeded sampling, and the same checks on the same text.
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from localread.agreement import most_agreed
+from localread.agreement import SAMPLES, unsure
 from localread.data import Chunk, ChunkKind, Explanation, FactsCard, NarrativeSource
 from localread.describe import describe
 from localread.facts import facts_card, facts_text
@@ -38,7 +38,7 @@ from localread.llm.prompts import (
     prompt_version,
     tour_step_prompt,
 )
-from localread.quality import Subject, check, split_words, subject_for
+from localread.quality import Subject, check, subject_for
 from localread.repo.analysis import Repo
 from localread.repo.tour import Tour
 from localread.sentences import first_sentence, said_before
@@ -54,10 +54,6 @@ PURPOSE_TOKENS = 64
 # Sentences kept of an answer: the one line of purpose (the 270M model's second
 # sentences were filler or invented; see localread.summarize.answers.MAX_SENTENCES).
 PURPOSE_SENTENCES = 1
-# Answers sampled from the first prompt when its greedy answer fails the gate
-# (Engine.sample): the narrative is the one of them that passes the gate and that
-# the answers agree with most (localread.agreement), as for summaries.
-ALTERNATIVES = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Where a docstring's first paragraph gives way to its sections.
 _SECTION = re.compile(r"\s(?:Args|Arguments|Parameters|Returns|Raises|Yields|Examples?|Notes?|Attributes):|\s:(?:param|return|rtype)\b|\s>>>|\s-{3,}")
@@ -125,10 +121,10 @@ def _run(
     on_text: Callable[[str], None] | None,
     reason: str | None = None,
 ) -> Explanation:
-    """Ask the model with build(retry=False) for its greedy answer; when it fails the
-    quality gate, for ALTERNATIVES sampled ones, and keep the one the answers agree on
-    among those that pass; when none passes, ask once more with build(retry=True);
-    when that fails too, the static description.
+    """Ask the model with build(retry=False) for its greedy answer, checked by the
+    quality gate and then against answers sampled from the same prompt
+    (localread.agreement); when it fails, ask once more with build(retry=True),
+    checked the same way; when that fails too, the static description.
     on_text sees only the answer that is kept (the gate needs the whole answer, so
     nothing is streamed before it has passed)."""
     known = repo_identifiers(repo)
@@ -145,27 +141,21 @@ def _run(
         example_text += (prompt.example_text,) if prompt.example_text else ()
         subject = subject_for(repo, chunk, card, reason=reason, shown=[s.summary for s in shown])
         labels = {f"`{s.id}`": s.summary for s in shown}
-
-        problems_of = partial(_problems, subject=subject, examples=examples, example_text=example_text,
-                              shown=labels, prefix=prompt.answer_prefix, known=known)
-        narratives = [tidy_narrative(prompt, engine.complete(prompt.prompt, prompt.max_tokens))]
-        verdicts = [problems_of(narratives[0])]
-        if not retry and verdicts[0] and ALTERNATIVES:
-            for completion in engine.sample(prompt.prompt, prompt.max_tokens, ALTERNATIVES):
-                narratives.append(tidy_narrative(prompt, completion))
-                verdicts.append(problems_of(narratives[-1]))
-        if verdicts[0]:
-            rejected.append("; ".join(verdicts[0]))
-        passed = [n for n, problems in zip(narratives, verdicts, strict=True) if not problems]
-        if passed:
-            voice = " ".join(split_words(subject.name))
-            narrative = passed[most_agreed(passed, [*narratives, voice])]
+        narrative = tidy_narrative(prompt, engine.complete(prompt.prompt, prompt.max_tokens))
+        problems = _problems(narrative, subject=subject, examples=examples, example_text=example_text,
+                             shown=labels, prefix=prompt.answer_prefix, known=known)
+        if not problems and SAMPLES:
+            drawn = engine.sample(prompt.prompt, prompt.max_tokens, SAMPLES)
+            guess = unsure(narrative, [tidy_narrative(prompt, c) for c in drawn])
+            problems = (guess,) if guess else ()
+        if not problems:
             if on_text is not None:
                 on_text(narrative)
             return _explanation(
                 chunk, engine, prompt, card, narrative, tuple(unverified_names(narrative, known)),
                 NarrativeSource.RETRY if retry else NarrativeSource.MODEL, tuple(rejected), description,
             )
+        rejected.append("; ".join(problems))
     assert prompt is not None  # the loop ran
     return _explanation(chunk, engine, prompt, card, description, (), NarrativeSource.STATIC, tuple(rejected), description)
 

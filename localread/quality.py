@@ -376,11 +376,12 @@ _LAYOUT = re.compile(r"\bdocumented\s*:|(?:^|\s)(?:#\s*)?Code:\s", re.IGNORECASE
 
 def _echo(text: str, subject: Subject) -> str | None:
     """Why text echoes its prompt's heading instead of saying something: the layout's
-    words, or the unit's own full dotted id (a module-qualified name the heading shows;
+    words, or a function's or class's own full dotted id (the heading shows it;
     "Test the `test_empty` method is called on `networkx....TestIntervalGraph.test_empty`")."""
     if _LAYOUT.search(text):
         return "echoes the prompt's layout (“documented:”), not the code"
-    for uid in subject.ids:
+    # A module is rightly named by its dotted id ("The module `pkg.io.read` ...").
+    for uid in subject.ids if subject.kind in ("function", "method", "class") else ():
         if uid.count(".") >= 2 and re.search(rf"(?<![\w.]){re.escape(uid)}(?![\w])", text):
             return f"echoes the prompt's heading: it spells out its own id `{uid}`"
     return None

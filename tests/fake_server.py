@@ -135,9 +135,17 @@ class FakeServer:
                 with fake._lock:
                     fake.in_flight += 1
                     fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                self.counted = True
                 try:
                     self._complete(body)
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                """The request is answered: no longer in flight (before its last event
+                is written, so that a client's next request never overlaps it)."""
+                if getattr(self, "counted", False):
+                    self.counted = False
                     with fake._lock:
                         fake.in_flight -= 1
 
@@ -187,6 +195,7 @@ class FakeServer:
                 done = {"choices": [{"text": "", "index": 0, "finish_reason": "stop"}], "model": fake.model,
                         "usage": {"prompt_tokens": 100, "completion_tokens": len(pieces), "total_tokens": 100 + len(pieces),
                                   "prompt_tokens_details": {"cached_tokens": 60}}}
+                self._done()
                 self.wfile.write(b"data: " + json.dumps(done).encode() + b"\n\ndata: [DONE]\n\n")
 
         return Handler

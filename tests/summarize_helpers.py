@@ -35,7 +35,7 @@ class ScriptedEngine(FakeEngine):
 
     def stream(self, prompt: Prompt | str, max_tokens: int, stop: Sequence[str] = ()) -> CompletionStream:
         text = as_prompt(prompt).text
-        name = text.rsplit("Code:", 1)[-1].split("\n", 1)[0].strip()
+        name = text.rsplit("Code:", 1)[-1].split("\n", 1)[0].split(", documented", 1)[0].strip()
         self.enqueue(f"Summary of {name} v{hashlib.sha256(text.encode()).hexdigest()[:6]}.")
         if self.delay:
             time.sleep(self.delay)

@@ -1,8 +1,8 @@
-"""localread.agreement: the answer the others agree on, and ties to the first."""
+"""localread.agreement: how far the sampled answers bear out the greedy one."""
 
 from __future__ import annotations
 
-from localread.agreement import agreement, most_agreed
+from localread.agreement import CONSISTENCY, agreement, consistency, unsure
 
 
 def test_agreement_is_the_f1_of_the_longest_common_word_subsequence() -> None:
@@ -14,15 +14,18 @@ def test_agreement_is_the_f1_of_the_longest_common_word_subsequence() -> None:
     assert agreement("alpha beta", "gamma delta") == 0.0
 
 
-def test_most_agreed_picks_what_most_voices_share_and_the_first_of_equals() -> None:
-    odd = "Keeps a running total of widths in memory."
-    pair = ["Scales each feature by the width and the depth.", "Scales the features by width and depth."]
-    candidates = [odd, *pair]
-    assert most_agreed(candidates, [*candidates, "encoder"]) in (1, 2)
-    # The name is a voice too: of two answers alike otherwise, the one that says it.
-    named = ["Splits the row of a layout.", "Divides the row of a layout."]
-    assert most_agreed(named, [*named, "split row"]) == 0
-    assert most_agreed(list(reversed(named)), [*reversed(named), "split row"]) == 1
-    # One candidate, or none agreeing with anything: the first.
-    assert most_agreed([odd], [odd]) == 0
-    assert most_agreed(["alpha beta", "gamma delta"], ["alpha beta", "gamma delta"]) == 0
+def test_an_answer_its_samples_do_not_bear_out_is_a_guess() -> None:
+    # Read with the default model: a gated attention block's greedy answer, and what
+    # its samples said instead.
+    guess = "This block is used to predict the next token in the sequence."
+    others = ["A block of gated attention over the patch tokens.", "Self-attention whose update is gated.",
+              "Normalizes the tokens and applies attention with a sigmoid gate."]
+    assert consistency(guess, others) is not None and consistency(guess, others) < CONSISTENCY  # type: ignore[operator]
+    said = unsure(guess, others)
+    assert said is not None and said.startswith("is a guess: the model's own answers sampled from the same prompt")
+    # Samples that say the same thing in other words bear it out.
+    stands = "Splits the layout into a row of layouts side by side."
+    assert unsure(stands, ["Splits the layout into a row.", "Split the layout into a row of layouts.",
+                           "Splits this layout into layouts side by side."]) is None
+    # No samples (an engine that samples nothing): nothing to check against.
+    assert consistency(stands, []) is None and unsure(stands, []) is None

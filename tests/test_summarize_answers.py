@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from localread.agreement import SAMPLES
 from localread.llm.engine import as_prompt
 from localread.render import markdown
 from localread.repo.analysis import analyze
@@ -22,9 +23,8 @@ from localread.summarize import (
     summary_problems,
 )
 from localread.summarize.answers import answer_summary
-from localread.summarize.ask import ALTERNATIVES as ASK_ALTERNATIVES
 from tests.helpers import write_repo
-from tests.summarize_helpers import SMALL, Copycat, copycat_repo, module_page, run
+from tests.summarize_helpers import SMALL, Copycat, ScriptedEngine, copycat_repo, module_page, run
 
 
 def test_clean_answer_keeps_the_docstrings_first_paragraph_without_loops_or_a_cut_sentence() -> None:
@@ -131,7 +131,7 @@ def test_an_answer_that_copies_an_input_summary_is_asked_again_without_summaries
     assert chunk["rejected"] == list(cls.rejected) and chunk["source"] == "model"
     assert chunk["fallback"] is False
     page = module_page(report, tmp_path / "out", "net.encoder")
-    assert "**Summary** (model: its first answer failed the quality gate, another one passed)" in page
+    assert "**Summary** (model, asked twice: its first answer failed the quality gate)" in page
 
 
 def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: Path) -> None:
@@ -165,45 +165,33 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
     assert "**Summary** (from the code: the model's answers failed the quality gate): Built from" in page
 
 
-class SamplingCopycat(Copycat):
-    """A Copycat whose sampled answers for the class `Encoder` are scripted: one wanders
-    off, two say the same thing in other words."""
+
+class Unsure(ScriptedEngine):
+    """A scripted model whose sampled answers for the class `Encoder` say something
+    else than its greedy answer each time (a guess); every other unit's samples repeat
+    the greedy answer (it stands by them)."""
 
     def sample(self, prompt: Any, max_tokens: int, n: int, stop: Any = ()) -> list[Any]:
-        if "Code: `Encoder` (class)" in as_prompt(prompt).text:
-            self.enqueue_samples(
-                "Keeps a running total of the encoder widths in memory.",
-                "An encoder whose scale comes from its width and depth.",
-                "An encoder with a scale set by the width and the depth.",
-            )
+        text = as_prompt(prompt).text
+        if "Code: `Encoder` (class)" in text:
+            self.enqueue_samples("Holds the layers of a network.", "Reads images from a folder.",
+                                 "Counts the tokens of a sentence.")
+        else:
+            self.enqueue_samples(*[self.complete(prompt, max_tokens, stop).text] * n)
         return super().sample(prompt, max_tokens, n, stop)
 
 
-def test_a_rejected_answer_is_followed_by_samples_and_the_one_they_agree_on_is_kept(tmp_path: Path) -> None:
-    engine = SamplingCopycat()
+def test_an_answer_its_samples_do_not_bear_out_is_asked_again_then_left_to_the_code(tmp_path: Path) -> None:
+    engine = Unsure()
     report = run(copycat_repo(tmp_path), tmp_path / STORE_NAME, engine)
     cls = report.results["net.encoder.Encoder"]
-    # The greedy answer copied `forward`'s summary; the three samples pass, and the
-    # first (the odd one out) is not the one the answers agree on.
-    assert cls.source is Source.MODEL and not cls.fallback
-    assert cls.rejected == ("repeated what the prompt said about `Encoder.__init__` (100% of its 4-word phrases)",)
-    assert cls.summary in ("An encoder whose scale comes from its width and depth.",
-                           "An encoder with a scale set by the width and the depth.")
-    # No retry prompt: a sample passed.
-    assert len([c for c in engine.history if "Code: `Encoder` (class)" in c.prompt]) == 1 + ASK_ALTERNATIVES
-    assert report.stats.llm_calls + report.stats.retries == len(engine.history)
-
-
-def test_when_no_sample_passes_the_retry_prompt_is_asked(tmp_path: Path) -> None:
-    class Copies(Copycat):
-        def sample(self, prompt: Any, max_tokens: int, n: int, stop: Any = ()) -> list[Any]:
-            if "Code: `Encoder` (class)" in as_prompt(prompt).text:
-                self.enqueue_samples(*["Scales a feature vector and clips negative values to zero."] * n)
-            return super().sample(prompt, max_tokens, n, stop)
-
-    engine = Copies()
-    report = run(copycat_repo(tmp_path), tmp_path / STORE_NAME, engine)
-    cls = report.results["net.encoder.Encoder"]
-    prompts = [c.prompt for c in engine.history if "Code: `Encoder` (class)" in c.prompt]
-    assert len(prompts) == 1 + ASK_ALTERNATIVES + 1 and "# method `Encoder.__init__`:" not in prompts[-1]
-    assert cls.source is Source.MODEL and cls.summary.startswith("Summary of") and len(cls.rejected) == 1
+    # Both prompts' answers passed the gate and were guesses by their samples.
+    assert cls.fallback and len(cls.rejected) == 2
+    assert all(r.startswith("is a guess: the model's own answers sampled from the same prompt") for r in cls.rejected)
+    assert cls.summary == fallback_summary(report.repo, report.plan.units["net.encoder.Encoder"], report.plan.inputs["net.encoder.Encoder"])
+    asked = [c.prompt for c in engine.history if "Code: `Encoder` (class)" in c.prompt]
+    assert len(asked) == 2 * (1 + SAMPLES)  # each prompt's greedy answer and its samples
+    # The others stood by their answers: kept at the first prompt.
+    others = [r for uid, r in report.results.items() if uid != "net.encoder.Encoder" and r.source is Source.MODEL]
+    assert others and all("Summary of" in r.summary and not r.rejected for r in others)
+    assert report.stats.retries == 1  # the samples are no retries

@@ -290,7 +290,7 @@ def _status(report: Report, uid: str) -> str:
     if result.source is Source.STATIC:
         return "static (no model call)"
     if result.rejected:
-        return "model: its first answer failed the quality gate, another one passed"
+        return "model, asked twice: its first answer failed the quality gate"
     return "model"
 
 

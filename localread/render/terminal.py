@@ -270,10 +270,8 @@ def rejected_text(explanation) -> str:
     said = "the model's answer " + explanation.rejected[0]
     if len(explanation.rejected) > 1:
         said += "; asked again with another prompt, it " + "; then ".join(explanation.rejected[1:])
-    if explanation.source == "model":
-        return said + "; the line shown is another answer sampled from the same prompt"
     if explanation.from_model:
-        return said + "; the line shown is the answer to another prompt"
+        return said + "; the line shown is the second answer"
     return said + "; the static description above is shown instead (exact, from the code)"
 
 

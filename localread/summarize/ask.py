@@ -2,14 +2,14 @@
 check of each answer, and the store entry of the outcome.
 
 The first attempt shows the inputs' one-line summaries. Its greedy answer is checked
-by the quality gate (answers.summary_problems); when it fails, ALTERNATIVES answers
-are sampled from the same prompt (cheap: the prompt is still in the cache), and of
-those that pass the one the answers agree on most is kept (localread.agreement). When
-none passes, the retry prompt is asked; when its answer fails too, the summary is
-the static description (answers.fallback_summary). The
+by the quality gate (answers.summary_problems), then against answers sampled from the
+same prompt: one the model's own samples do not bear out is a guess
+(localread.agreement). When it fails either check, the retry prompt is asked, and its
+answer is checked the same way; when that fails too, the summary is the static
+description (answers.fallback_summary). The
 live run (summarize.run) makes these calls in one go; a batch (summarize.batch) asks
 each prompt's greedy answer only, one per wave, and keeps the first rejection in the
-store between waves (a batch file has no sampled answers to choose from).
+store between waves (a batch file carries no sampled answers to check against).
 
 `judge` is the one check of an answer: every engine's answers go through it.
 """
@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from localread.agreement import most_agreed
-from localread.data import ChunkKind
-from localread.quality import split_words
+from localread.agreement import SAMPLES, unsure
 from localread.repo.analysis import Repo
 from localread.store import Entry
 from localread.summarize.answers import answer_summary, fallback_summary, summary_problems
@@ -30,13 +28,6 @@ from localread.summarize.prompts import STOPS, UnitPrompt, instructions
 
 if TYPE_CHECKING:
     from localread.llm.engine import Completion, Engine, Prompt
-
-# Answers sampled from the first prompt when its greedy answer fails the gate
-# (Engine.sample): the summary is the one of them that passes the gate and that the
-# answers agree with most (localread.agreement). benchmarks/explain_quality.py
-# measured this against asking the retry prompt at once, and against always sampling
-# (which chose worse than the greedy answer where that one passed).
-ALTERNATIVES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +54,9 @@ class Verdict:
 class Outcome:
     """What a unit's attempts came to. rejected: why answers were not kept; fallback:
     every answer was rejected and summary is what the code says of itself.
-    calls: the completions of its model calls, in order (the batch's first call, made
-    in an earlier wave, is counted in `earlier`)."""
+    calls: its greedy model calls, one per prompt asked (the batch's first call, made
+    in an earlier wave, is counted in `earlier`); samples: the answers sampled to
+    check them (localread.agreement), whose tokens the counts include."""
 
     ask: Ask
     summary: str
@@ -76,6 +68,7 @@ class Outcome:
     completion_tokens: int
     seconds: float
     calls: int
+    samples: int = 0
 
 
 def model_prompt(prompt: UnitPrompt) -> Prompt:
@@ -98,57 +91,50 @@ def judge(repo: Repo, ask: Ask, attempt: int, text: str) -> Verdict:
     return Verdict(summary, "; ".join(problems) or None)
 
 
-def name_voice(repo: Repo, unit: Unit) -> str:
-    """The unit's name in words, the extra voice of localread.agreement."""
-    chunk = repo.chunks.get(unit.chunk) if unit.chunk is not None else None
-    name = chunk.name if chunk is not None and chunk.kind is not ChunkKind.MODULE else unit.id.rsplit(".", 1)[-1]
-    return " ".join(split_words(name))
-
-
 def ask_engine(repo: Repo, inputs: tuple[str, ...], ask: Ask, engine: Engine,
                clock: Any) -> Outcome:
     """Make the attempts of ask on engine until an answer is kept (see the module
-    docstring): the first prompt's greedy answer; when it fails the gate,
-    ALTERNATIVES sampled ones, the one they agree on kept among those that pass;
-    then the retry prompt.
-    clock: a monotonic clock (time.monotonic). Thread-safe where the engine is: it
-    reads the repository and writes nothing."""
+    docstring): each prompt's greedy answer, checked by the gate and then against
+    answers sampled from the same prompt (localread.agreement). clock: a monotonic
+    clock (time.monotonic). Thread-safe where the engine is: it reads the repository
+    and writes nothing."""
     calls: list[Completion] = []
+    samples: list[Completion] = []
     rejected: list[str] = []
     seconds = 0.0
     summary = ""
     kept = False
     for attempt, prompt in enumerate(ask.prompts):
         started = clock()
-        drawn = [engine.complete(model_prompt(prompt), prompt.max_tokens)]
-        verdicts = [judge(repo, ask, attempt, drawn[0].text)]
-        if attempt == 0 and verdicts[0].rejected is not None and ALTERNATIVES:
-            samples = engine.sample(model_prompt(prompt), prompt.max_tokens, ALTERNATIVES)
-            drawn += samples
-            verdicts += [judge(repo, ask, attempt, c.text) for c in samples]
+        completion = engine.complete(model_prompt(prompt), prompt.max_tokens)
+        calls.append(completion)
+        verdict = judge(repo, ask, attempt, completion.text)
+        summary, why = verdict.summary, verdict.rejected
+        if why is None and SAMPLES:
+            drawn = engine.sample(model_prompt(prompt), prompt.max_tokens, SAMPLES)
+            samples += drawn
+            why = unsure(summary, [answer_summary(ask.unit, c.text, prompt.answer_prefix) for c in drawn])
         seconds += clock() - started
-        calls += drawn
-        if verdicts[0].rejected is not None:
-            rejected.append(verdicts[0].rejected)
-        passed = [v.summary for v in verdicts if v.rejected is None]
-        if passed:
-            voices = [v.summary for v in verdicts] + [name_voice(repo, ask.unit)]
-            summary, kept = passed[most_agreed(passed, voices)], True
+        if why is None:
+            kept = True
             break
+        rejected.append(why)
     fallback = not kept
     if fallback:
         summary = fallback_summary(repo, ask.unit, inputs)
+    every = calls + samples
     return Outcome(
         ask=ask,
         summary=summary,
         rejected=tuple(rejected),
         fallback=fallback,
         finish_reason=calls[-1].finish_reason,
-        prompt_tokens=sum(c.prompt_tokens for c in calls),
-        prompt_tokens_reused=sum(c.reused_tokens for c in calls),
-        completion_tokens=sum(c.completion_tokens for c in calls),
+        prompt_tokens=sum(c.prompt_tokens for c in every),
+        prompt_tokens_reused=sum(c.reused_tokens for c in every),
+        completion_tokens=sum(c.completion_tokens for c in every),
         seconds=seconds,
         calls=len(calls),
+        samples=len(samples),
     )
 
 

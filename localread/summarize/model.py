@@ -95,8 +95,10 @@ class Result:
 class Stats:
     """What a run did. chunks: chunks in the repository; llm_calls / cached / static /
     pending: units (chunks, packages, overview) by how their summary was obtained.
-    retries: model calls beyond a unit's first (answers sampled from the same prompt,
-    the retry prompt), made because the first answer failed the quality gate."""
+    retries: prompts asked again (the retry prompt) because the first answer failed
+    the quality gate or was a guess by its samples, beyond the one call each
+    llm_calls unit made; samples: answers sampled to check answers that passed the
+    gate (localread.agreement)."""
 
     chunks: int = 0
     llm_calls: int = 0
@@ -104,6 +106,7 @@ class Stats:
     static: int = 0
     pending: int = 0
     retries: int = 0
+    samples: int = 0
     prompt_tokens: int = 0
     prompt_tokens_reused: int = 0
     completion_tokens: int = 0
@@ -129,6 +132,7 @@ class Stats:
             "static": self.static,
             "pending": self.pending,
             "retries": self.retries,
+            "samples": self.samples,
             "prompt_tokens": self.prompt_tokens,
             "prompt_tokens_reused": self.prompt_tokens_reused,
             "completion_tokens": self.completion_tokens,

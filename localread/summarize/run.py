@@ -314,6 +314,7 @@ class _Runner:
         s.completion_tokens += outcome.completion_tokens
         s.model_seconds += outcome.seconds
         s.retries += outcome.calls - 1
+        s.samples += outcome.samples
         rejected = outcome.rejected
         log.debug("%s: %s%s", outcome.ask.unit.id, outcome.summary,
                   f" (rejected: {'; '.join(rejected)})" if rejected else "")
