@@ -13,9 +13,11 @@ methods and classes. Each unit gets:
 
 - `name`: its name split into words (a baseline: `number_of_nodes` -> "number of nodes");
 - `static`: the static description (localread.describe; no model);
-- `summary`: what `localread summarize` would keep for it (model, quality gate, static
-  fallback), with its inputs named but not summarized (the sample is not bottom-up);
-- `narrative`: what `localread explain` shows (model purpose line, gate, fallback).
+- `summary`: what `localread summarize` would keep for it (model, quality gate, the
+  check against sampled answers, retry, static fallback; summarize.ask.ask_engine),
+  with its inputs named but not summarized (the sample is not bottom-up);
+- `narrative`: what `localread explain` shows (model purpose line, the same checks,
+  fallback).
 
 Each text is scored against the hidden docstring's first sentence with ROUGE-L F1 over
 words (identifiers split into words, lower-cased). Also printed: the share of model
