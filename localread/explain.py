@@ -12,9 +12,10 @@ off topic, restating, borrowed from a worked example, contradicting the call gra
 degenerate. An answer that passes is checked once more against answers sampled from
 the same prompt (Engine.sample): one the model's own samples do not bear out is a
 guess, and is not shown either (localread.agreement). When the answer fails, the
-model is asked again once with another prompt (`retry=True` in localread.llm.prompts: no worked examples, no summaries to
-copy); when that fails too, the narrative is the static description
-(`NarrativeSource.STATIC`), with the reasons in `Explanation.rejected`.
+model is asked again once with another prompt (`retry=True` in localread.llm.prompts:
+no worked examples, no summaries to copy); when that fails too, the narrative is the
+static description (`NarrativeSource.STATIC`), with the reasons in
+`Explanation.rejected`.
 Deterministic: greedy decoding, seeded sampling, and the same checks on the same text.
 """
 

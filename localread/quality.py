@@ -380,8 +380,9 @@ def _echo(text: str, subject: Subject) -> str | None:
     "Test the `test_empty` method is called on `networkx....TestIntervalGraph.test_empty`")."""
     if _LAYOUT.search(text):
         return "echoes the prompt's layout (“documented:”), not the code"
-    # A module is rightly named by its dotted id ("The module `pkg.io.read` ...").
-    for uid in subject.ids if subject.kind in ("function", "method", "class") else ():
+    if subject.kind not in ("function", "method", "class"):
+        return None  # a module is rightly named by its dotted id ("The module `pkg.io.read` ...")
+    for uid in subject.ids:
         if uid.count(".") >= 2 and re.search(rf"(?<![\w.]){re.escape(uid)}(?![\w])", text):
             return f"echoes the prompt's heading: it spells out its own id `{uid}`"
     return None

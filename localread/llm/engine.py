@@ -141,8 +141,8 @@ class Engine(Protocol):
         self, prompt: Prompt | str, max_tokens: int, n: int, stop: Sequence[str] = ()
     ) -> list[Completion]:
         """n other answers to the prompt, sampled (SAMPLE_TEMPERATURE, SAMPLE_TOP_P,
-        seeds DEFAULT_SEED + 1 ... + n): candidates to choose from beside the greedy
-        answer. The same prompt samples the same answers."""
+        seeds DEFAULT_SEED + 1 ... + n): what the greedy answer is checked against
+        (localread.agreement). The same prompt samples the same answers."""
         ...
 
     def close(self) -> None: ...

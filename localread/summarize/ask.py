@@ -6,10 +6,10 @@ by the quality gate (answers.summary_problems), then against answers sampled fro
 same prompt: one the model's own samples do not bear out is a guess
 (localread.agreement). When it fails either check, the retry prompt is asked, and its
 answer is checked the same way; when that fails too, the summary is the static
-description (answers.fallback_summary). The
-live run (summarize.run) makes these calls in one go; a batch (summarize.batch) asks
-each prompt's greedy answer only, one per wave, and keeps the first rejection in the
-store between waves (a batch file carries no sampled answers to check against).
+description (answers.fallback_summary). The live run (summarize.run) makes these
+calls in one go; a batch (summarize.batch) asks each prompt's greedy answer only, one
+per wave, and keeps the first rejection in the store between waves (a batch file
+carries no sampled answers to check against).
 
 `judge` is the one check of an answer: every engine's answers go through it.
 """
