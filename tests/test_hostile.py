@@ -208,12 +208,20 @@ def test_bad_notebook_and_unreadable_file_are_told_apart(tmp_path: Path) -> None
     repo = base_repo(tmp_path)
     (repo / "broken.ipynb").write_text("{this is not json")
     (repo / "shape.ipynb").write_text(json.dumps({"cells": "not a list"}))
+    (repo / "deep.ipynb").write_text("[" * 5000 + "]" * 5000)
+    # Brackets inside strings are text, not nesting: this one reads.
+    cell = {"cell_type": "code", "source": 'grid = "\\"" + "' + "[" * 500 + '"\n'}
+    (repo / "brackets.ipynb").write_text(json.dumps({"cells": [cell], "nbformat": 4}))
     mapped = runner.invoke(app, ["map", str(repo), "--json"])
     assert mapped.exit_code == 0
     warning = mapped.stderr.strip()
-    assert "2 not usable, left out" in warning
+    assert "3 not usable, left out" in warning
     assert "broken.ipynb: not a Jupyter notebook (not JSON: Expecting property name" in warning
     assert "shape.ipynb: not a Jupyter notebook (no list of cells)" in warning
+    assert "deep.ipynb: not a Jupyter notebook (JSON nested more than 100 levels deep)" in warning
+    assert "brackets.ipynb" not in warning
+    paths = {e["path"] for e in json.loads(mapped.stdout)["entry_points"]}
+    assert "brackets.ipynb" in paths
     assert "unreadable" not in warning and "looping" not in warning
 
 

@@ -45,6 +45,13 @@ MAX_FILE_BYTES = 1 << 20
 # Notebooks carry their outputs (images); only the code cells are read.
 MAX_NOTEBOOK_BYTES = 16 << 20
 MAX_NOTEBOOK_CELLS = 10_000
+# Brackets open at once. A notebook nests about five; JSON near the recursion limit
+# is refused before it is decoded, as a decoder that far down the stack can leave
+# finalizers run by the collector there without room to run.
+MAX_NOTEBOOK_NESTING = 100
+# Possessive, so an unterminated string costs one pass, not one per quote after it.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 BINARY_SNIFF_BYTES = 8192
 # Folders below the root. Real repositories stay far below; deeper trees are generated
 # or hostile (2,500 levels exceed the system's path length).
@@ -182,6 +189,8 @@ def read_notebook(data: bytes) -> Notebook:
     A cell whose source is not text, and cells past MAX_NOTEBOOK_CELLS, are left out
     and named in `skipped`. Raises ValueError for a file that is not notebook JSON.
     """
+    if _nesting(data) > MAX_NOTEBOOK_NESTING:
+        raise ValueError(f"JSON nested more than {MAX_NOTEBOOK_NESTING} levels deep")
     try:
         notebook = json.loads(data.decode("utf-8", errors="replace"))
     except json.JSONDecodeError as exc:
@@ -211,6 +220,16 @@ def read_notebook(data: bytes) -> Notebook:
             stripped = line.lstrip()
             out.append("# " + line if stripped.startswith(("%", "!")) else line)
     return Notebook(("\n".join(out) + "\n").encode("utf-8", errors="replace"), tuple(skipped))
+
+
+def _nesting(data: bytes) -> int:
+    """How many brackets of `data` are open at most, outside its JSON strings."""
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def notebook_source(data: bytes) -> bytes:
