@@ -592,8 +592,38 @@ def test_explain_matches_reranks_and_grounds_with_any_completion_function() -> N
     assert vague.to_json()["rejected"] == list(vague.rejected)
 
 
+def test_a_why_line_its_samples_do_not_bear_out_is_a_guess_and_asked_again() -> None:
+    paper = read_paper(PAPER)
+    view = static_view(REPO)
+    pool = align(paper, view, top=5)
+    pad = "`protomem.modeling.patch_embed.PatchEmbed._pad_to_patch`"
+    said = " strong\nWhy: `_pad_to_patch` pads the image with zeros to whole patches, as the section says."
+    drawn: list[tuple[str, str]] = []
+
+    def complete(shared: str, text: str) -> str:
+        return said if pad in text else " partial\nWhy: it helps with part of the section."
+
+    def sample(shared: str, text: str) -> list[str]:
+        drawn.append((shared, text))
+        if shared == shared_prompt(retry=True):  # asked again: the samples agree
+            return [said] * 3
+        return [" weak\nWhy: `_pad_to_patch` logs the learning rate of every epoch to a file."] * 3
+
+    known = frozenset({"_pad_to_patch", "forward"})
+    result = explain_matches(pool, paper, view, complete, top=3, known=known, model="fake", sample=sample)
+    patch = next(s for s in result.sections if s.title == "2.1 Patch tokenisation")
+    top = next(m for m in patch.matches if m.id.endswith("_pad_to_patch"))
+    assert top.why_source == "retry" and top.why.startswith("`_pad_to_patch` pads the image")
+    assert len(top.rejected) == 1 and top.rejected[0].startswith("is a guess: the model's own answers")
+    # Only a sentence that passed the gate is checked: the vague one draws no samples.
+    assert all(pad in text for _, text in drawn)
+    unsampled = explain_matches(pool, paper, view, complete, top=3, known=known, model="fake")
+    assert next(m for s in unsampled.sections for m in s.matches if m.id == top.id).why_source == "model"
+
+
 @pytest.mark.model
 def test_real_model_writes_grounded_reasons(tmp_path: Path) -> None:
+    from localread.agreement import SAMPLES
     from localread.config import load_settings
     from localread.llm.engine import Prompt, open_engine
     from localread.llm.models import ChatStyle
@@ -616,12 +646,19 @@ def test_real_model_writes_grounded_reasons(tmp_path: Path) -> None:
             answers.append(engine.complete(prompt, max_tokens=MAX_TOKENS, stop=STOPS).text)
             return answers[-1]
 
+        def sample(shared: str, text: str) -> list[str]:
+            prompt = Prompt(shared=shared, text=text, style=ChatStyle.COMPLETION)
+            samples.append([c.text for c in engine.sample(prompt, MAX_TOKENS, SAMPLES, stop=STOPS)])
+            return samples[-1]
+
+        samples: list[list[str]] = []
         known = frozenset(w for terms in view.docs.values() for w in terms)
-        first = explain_matches(pool, paper, view, complete, top=2, known=known, model="gemma")
-        again = explain_matches(pool, paper, view, complete, top=2, known=known, model="gemma")
-    assert first == again  # greedy decoding: the same answers every time
+        first = explain_matches(pool, paper, view, complete, top=2, known=known, model="gemma", sample=sample)
+        again = explain_matches(pool, paper, view, complete, top=2, known=known, model="gemma", sample=sample)
+    assert first == again  # greedy answers and seeded samples: the same every time
     assert len(answers) >= 6 and all(isinstance(a, str) for a in answers)  # twice 3, and retries
-    for match in first.sections[0].matches:  # a kept sentence passed the gate; else the static reason
+    assert all(len(drawn) == SAMPLES for drawn in samples)
+    for match in first.sections[0].matches:  # a kept sentence passed both checks; else the static reason
         assert match.why_source in ("model", "retry", "static")
         assert (match.why is None) == (match.why_source == "static")
     assert {m.id for m in first.sections[0].matches} <= {m.id for m in pool.sections[0].matches}

@@ -17,7 +17,7 @@ from localread import prompts
 PINS = {
     ("chat", "3"): "d7c05e10c90f3df9941ad044cf8e20ea2764f5435ef564b1c5d29940566a71ea",
     ("completion", "3"): "fe06b167ceb0eca33ac8ea5d0e4cd9b208233f58c6b43f4a5c03bf321efbafd3",
-    ("paper", "paper-2"): "4d4ad79c52a05cb0bb93d4ae344c25ffd98d568956749cc59f95aedc5dbaca6b",
+    ("paper", "paper-3"): "4d4ad79c52a05cb0bb93d4ae344c25ffd98d568956749cc59f95aedc5dbaca6b",
     ("summarize", "summarize-5"): "31beff1694ae6ea169734e22a9b066f70f316f7fddde5b16a61b2d55a311524f",
 }
 

@@ -12,8 +12,12 @@ reciprocal rank, so a small model can promote a candidate but not throw the stat
 evidence away. Each sentence passes the quality gate (localread.quality) like
 `explain`'s narratives: one that fails is asked again once without the worked
 examples, then dropped for the static reason (the shared words, the graph step), and
-the match says so (`why_source`, `rejected`). Identifiers a kept sentence names that
-exist nowhere in the code are listed after it as unverified.
+the match says so (`why_source`, `rejected`). Given a sampling function as well
+(`sample`: the engine's Engine.sample), a sentence that passes the gate is checked
+against sentences sampled from the same prompt, as summaries and narratives are: one
+the model's own samples do not bear out is a guess and fails (localread.agreement).
+Identifiers a kept sentence names that exist nowhere in the code are listed after it
+as unverified.
 Sections with no convincing match are left as they are (no model call).
 """
 
@@ -25,6 +29,7 @@ from dataclasses import replace
 from string import Template
 from typing import TYPE_CHECKING
 
+from localread.agreement import SAMPLES, unsure
 from localread.config import Settings
 from localread.data import Chunk
 from localread.grounding import unverified_names
@@ -44,6 +49,8 @@ RATINGS = {"strong": 2, "partial": 1, "weak": 0}
 STOPS = ("\n\n", "\n## ")
 
 Complete = Callable[[str, str], str]
+# (shared part, per-call part) -> answers sampled from that prompt.
+Sample = Callable[[str, str], list[str]]
 
 
 def prompt_version() -> str:
@@ -97,12 +104,15 @@ def explain_matches(
     known: frozenset[str],
     model: str,
     repo: Repo | None = None,
+    sample: Sample | None = None,
 ) -> Alignment:
     """Re-rank and explain. alignment: from `align` with more candidates than `top`
     per section (they are the pool the model re-ranks); known: the repository's
     identifiers (grounding.repo_identifiers); model: how the result names the model;
     repo: the repository, whose call graph and facts the quality gate checks each
-    sentence against (without it, the chunk's name, signature and docstring).
+    sentence against (without it, the chunk's name, signature and docstring);
+    sample: answers sampled from a prompt, that a sentence which passed the gate must
+    agree with (without it, none is drawn).
     Returns the alignment with `top` matches per section, `why` filled in, and the
     reverse lists recomputed."""
     by_title = {s.title: s for s in paper.sections}
@@ -115,7 +125,7 @@ def explain_matches(
         rated: list[tuple[int, Match]] = []
         for match in aligned.matches:
             chunk = view.chunks[match.id]
-            rating, checked = _rated(complete, section, chunk, match, repo)
+            rating, checked = _rated(complete, sample, section, chunk, match, repo)
             why, source, rejected = checked
             if why is not None:
                 unknown = unverified_names(why, known)
@@ -128,18 +138,23 @@ def explain_matches(
 
 
 def _rated(
-    complete: Complete, section: Section, chunk: Chunk, match: Match, repo: Repo | None
+    complete: Complete, sample: Sample | None, section: Section, chunk: Chunk, match: Match, repo: Repo | None
 ) -> tuple[int | None, tuple[str | None, str, tuple[str, ...]]]:
-    """The model's rating of one pair, and its sentence as the quality gate leaves it:
-    (rating, (why, why_source, rejected)). The first answer's rating is kept."""
+    """The model's rating of one pair, and its sentence as the quality gate and the
+    sampled answers leave it: (rating, (why, why_source, rejected)). The first
+    answer's rating is kept."""
     subject = _subject(section, chunk, match, repo)
     examples = (load("paper").blocks["shared"],)
     rejected: list[str] = []
     first_rating: int | None = None
     for retry in (False, True):
-        rating, why = parse_answer(complete(shared_prompt(retry=retry), match_prompt(section, chunk, match)))
+        shared, text = shared_prompt(retry=retry), match_prompt(section, chunk, match)
+        rating, why = parse_answer(complete(shared, text))
         first_rating = rating if not retry else first_rating
         problems = check(why or "", subject, examples=examples)
+        if not problems and why is not None and sample is not None:
+            guess = unsure(why, [parse_answer(answer)[1] or "" for answer in sample(shared, text)])
+            problems = [guess] if guess else []
         if not problems:
             return first_rating, (why, "retry" if retry else "model", tuple(rejected))
         rejected.append("; ".join(problems))
@@ -174,7 +189,8 @@ def _fused(rated: list[tuple[int, Match]]) -> list[Match]:
 def with_model(
     alignment: Alignment, paper: Paper, repo: Repo, view: CodeView, settings: Settings, *, top: int
 ) -> Alignment:
-    """explain_matches with the local model of `settings` (llama.cpp, greedy)."""
+    """explain_matches with the local model of `settings` (llama.cpp: greedy answers,
+    checked against SAMPLES sampled ones)."""
     from localread.grounding import repo_identifiers
     from localread.llm.engine import Prompt, open_engine
     from localread.llm.models import ChatStyle
@@ -185,7 +201,12 @@ def with_model(
             prompt = Prompt(shared=shared, text=text, style=ChatStyle.COMPLETION)
             return engine.complete(prompt, max_tokens=MAX_TOKENS, stop=STOPS).text
 
+        def sample(shared: str, text: str) -> list[str]:
+            prompt = Prompt(shared=shared, text=text, style=ChatStyle.COMPLETION)
+            return [c.text for c in engine.sample(prompt, MAX_TOKENS, SAMPLES, stop=STOPS)]
+
         name = f"{engine.model.name} (sha256 {engine.model.sha256[:12]}, prompt {prompt_version()})"
         return explain_matches(
-            alignment, paper, view, complete, top=top, known=repo_identifiers(repo), model=name, repo=repo
+            alignment, paper, view, complete, top=top, known=repo_identifiers(repo), model=name, repo=repo,
+            sample=sample,
         )
