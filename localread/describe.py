@@ -5,7 +5,9 @@ card and the call outline alone. Always true, no model.
 when there is one, then what the code does in the order it does it ("For each `block`
 in `self.blocks`, calls `Block.forward`; if `checkpoint is not None`, calls
 `torch.load`."), what it raises and when, the attributes it sets, and what it
-returns. It is what `--no-llm` shows, and what every text the quality gate
+returns. A class says what it derives from and is built from, what its `__init__`
+builds, its methods, and what calling it runs (`forward` or `__call__`: the calls
+and what it returns). It is what `--no-llm` shows, and what every text the quality gate
 (localread.quality) rejects is replaced with. Nothing here runs the repository's code.
 """
 
@@ -15,6 +17,8 @@ import re
 from typing import TYPE_CHECKING
 
 from localread.data import Chunk, ChunkKind, EdgeKind, FactsCard
+from localread.facts import facts_card
+from localread.repo.graph.library import is_module_base
 from localread.sentences import first_sentence
 
 if TYPE_CHECKING:
@@ -72,7 +76,10 @@ def _listed(items: list[str], more: str = "more") -> str:
     """`a`, `b` and `c`; past MAX_NAMES, `a`, ..., `d` and 3 more."""
     items = list(dict.fromkeys(i for i in items if i))
     if len(items) > MAX_NAMES:
-        items = [*items[:MAX_NAMES], f"{len(items) - MAX_NAMES} {more}"]
+        rest = len(items) - MAX_NAMES
+        # "1 more parameter", "1 more class": one is singular.
+        counted = more if rest > 1 else re.sub(r"(ss)es$|s$", r"\1", more)
+        items = [*items[:MAX_NAMES], f"{rest} {counted}"]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
@@ -133,13 +140,18 @@ def _is_exception(site: CallSite, card: FactsCard) -> bool:
     return name in card.raises or name.endswith(("Error", "Exception", "Warning"))
 
 
-def _call_clauses(repo: Repo, chunk: Chunk, card: FactsCard) -> tuple[list[str], list[str], list[str]]:
+def _call_clauses(
+    repo: Repo, chunk: Chunk, card: FactsCard, *, skip_super: bool = False
+) -> tuple[list[str], list[str], list[str]]:
     """(clauses of repository calls grouped by context, library functions used,
-    conditions under which each exception is raised)."""
+    conditions under which each exception is raised). skip_super: leave out calls
+    through `super()` (a constructor's call of its base's)."""
     clauses: list[tuple[str, list[str]]] = []
     library: list[str] = []
     raises: list[str] = []
     for site in repo.graph.calls.get(chunk.id, []):
+        if skip_super and site.text.startswith("super("):
+            continue
         if _is_exception(site, card):
             when = _context(site.context)
             raises.append(f"`{(site.external or site.text).rsplit('.', 1)[-1]}`" + (f" {when}" if when else ""))
@@ -254,7 +266,59 @@ def _class(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
         out.append(f"{are} {_listed(public, 'more')}" + (f", with the helper{'s' if len(private) > 1 else ''} {_listed(private, 'more')}." if private else "."))
     elif private:
         out.append(f"{'Its method is' if len(private) == 1 else 'Its methods are'} {_listed(private, 'more')}.")
+    out.insert(bool(named) + bool(params), _construction(repo, chunk))
+    out.append(_calling(repo, chunk))
     return out
+
+
+def _method(repo: Repo, chunk: Chunk, name: str) -> Chunk | None:
+    return repo.chunks.get(f"{chunk.id}.{name}")
+
+
+def _construction(repo: Repo, chunk: Chunk) -> str:
+    """What the class's `__init__` builds, or the library parts it uses: what an object
+    of the class is made of ("On construction, builds a `PatchEmbed` and a
+    `GatedEncoder`.")."""
+    init = _method(repo, chunk, "__init__")
+    if init is None:
+        return ""
+    clauses, library, _ = _call_clauses(repo, init, facts_card(repo, init.id), skip_super=True)
+    parts = list(clauses)
+    if library:
+        parts.append(f"uses {_listed(library, 'more library functions')}")
+    return _sentence("on construction, " + "; ".join(parts)) if parts else ""
+
+
+def _calling(repo: Repo, chunk: Chunk) -> str:
+    """What calling an object of the class runs: its `__call__`, or the `forward` of an
+    nn.Module; the repository calls made there and what it returns."""
+    for name in ("__call__", "forward"):
+        run = _method(repo, chunk, name)
+        if run is None or (name == "forward" and not _module_like(repo, chunk)):
+            continue
+        card = facts_card(repo, run.id)
+        parts = _call_clauses(repo, run, card)[0]
+        returns = _returns(card)
+        if returns:
+            parts.append("r" + returns[1:].removesuffix("."))
+        return f"Calling it runs `{name}`: {'; '.join(parts)}." if parts else ""
+    return ""
+
+
+def _module_like(repo: Repo, chunk: Chunk, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether the class is an nn.Module (an external base, or one of its repository
+    bases', that is one: library.MODULE_BASES), so that calling it runs `forward`."""
+    imported = repo.graph.import_names.get(chunk.module, {})
+    for base in _external_bases(repo, chunk):
+        head, dot, rest = base.partition(".")
+        if is_module_base(imported.get(head, head) + dot + rest):
+            return True
+    seen |= {chunk.id}
+    return any(
+        _module_like(repo, repo.chunks[e.target], seen)
+        for e in repo.graph.callees(chunk.id)
+        if e.kind is EdgeKind.INHERITS and e.target in repo.chunks and e.target not in seen
+    )
 
 
 def _external_bases(repo: Repo, chunk: Chunk) -> list[str]:

@@ -46,8 +46,23 @@ def said(repo, chunk_id: str) -> str:
         ),
         (
             "segmenter.modeling.decoder.MaskDecoder",
-            ("A subclass of `nn.Module`. Built from `width` and `num_masks`. Its method is `forward`, with the "
-            "helper `_masks_from_tokens`."),
+            ("A subclass of `nn.Module`. Built from `width` and `num_masks`. On construction, uses "
+            "`torch.nn.Embedding`, `torch.nn.MultiheadAttention` and `torch.nn.Linear`. Its method is `forward`, "
+            "with the helper `_masks_from_tokens`. Calling it runs `forward`: calls `_masks_from_tokens`; returns "
+            "`masks[:, 1:], scores[:, 1:]` or `masks[:, :1], scores[:, :1]`."),
+        ),
+        (
+            "segmenter.modeling.encoder.ImageEncoder",
+            ("A plain ViT: 16x16 patches, a stack of blocks, a neck to the decoder's width. A subclass of "
+            "`nn.Module`. Built from `depth`, `width` and `patch`. On construction, builds a `Block`; uses "
+            "`torch.nn.Conv2d` and `torch.nn.ModuleList`. Its method is `forward`. Calling it runs `forward`: for "
+            "each `block` in `self.blocks`, calls `Block.forward`; returns `self.neck(x)`."),
+        ),
+        (
+            "segmenter.predictor.Segmenter",
+            ("Holds the image embedding so that many prompts can be tried cheaply. Built from `model` and "
+            "`image_size`. On construction, builds a `ResizeLongestSide`; uses `torch.nn.Module.eval`. Its methods "
+            "are `set_image` and `predict`, with the helpers `_normalize` and `_postprocess`."),
         ),
         ("scripts.demo", "Segment the object under a clicked point and save the mask. Defines `parse_args` and `main`."),
         ("scripts.demo.__main__", "When the file is run as a script, calls `main`."),
@@ -106,3 +121,67 @@ def test_the_article_before_a_returned_type_follows_its_sound(tmp_path) -> None:
     repo = analyze(tmp_path)
     assert said(repo, "m.count") == "Returns `0`, an `int`."
     assert said(repo, "m.width") == "Returns `w`, a `float`."
+
+
+def test_a_class_says_what_it_is_made_of_and_what_calling_it_runs(tmp_path) -> None:
+    write_repo(tmp_path, {"net/__init__.py": "", "net/blocks.py": '''
+        import torch
+        from torch import nn
+
+
+        class Base(nn.Module):
+            def __init__(self):
+                super().__init__()
+
+
+        class Stage(Base):
+            def __init__(self, width, depth):
+                super().__init__()
+                self.layers = nn.ModuleList([Layer(width) for _ in range(depth)])
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return x
+
+
+        class Layer(nn.Module):
+            def __init__(self, width):
+                super().__init__()
+                self.proj = nn.Linear(width, width)
+
+            def forward(self, x):
+                return self.proj(x).relu()
+
+
+        class Runner:
+            def forward(self, batch):
+                return step(batch)
+
+
+        class Hook:
+            def __call__(self, grad):
+                return clip(grad)
+
+
+        def step(batch):
+            return batch
+
+
+        def clip(grad):
+            return torch.clamp(grad, -1, 1)
+        '''})
+    repo = analyze(tmp_path)
+    # Through a repository base that is an nn.Module: calling a `Stage` runs `forward`.
+    assert said(repo, "net.blocks.Stage") == (
+        "A subclass of `Base`. Built from `width` and `depth`. On construction, builds a `Layer`; "
+        "uses `torch.nn.ModuleList`. Its method is `forward`. Calling it runs `forward`: for each `layer` in "
+        "`self.layers`, calls `Layer.forward`; returns `x`."
+    )
+    assert said(repo, "net.blocks.Layer") == (
+        "A subclass of `nn.Module`. Built from `width`. On construction, uses `torch.nn.Linear`. Its method is "
+        "`forward`. Calling it runs `forward`: returns `self.proj(x).relu()`."
+    )
+    # Not an nn.Module: calling a `Runner` does not run its `forward`, so nothing says it does.
+    assert said(repo, "net.blocks.Runner") == "Its method is `forward`."
+    assert said(repo, "net.blocks.Hook") == "Its method is `__call__`. Calling it runs `__call__`: calls `clip`; returns `clip(grad)`."

@@ -149,7 +149,8 @@ def test_when_every_answer_is_a_copy_the_summary_comes_from_the_code(tmp_path: P
     # is the static description: "Uses `math.sqrt`." is all it got to copy).
     assert cls.rejected[0] == "too short (3 words)"
     assert cls.rejected[1].startswith("repeated a worked example")
-    assert cls.summary == "Built from `width` and `depth`. Its method is `forward`."
+    # Not an nn.Module, so calling it does not run `forward`: the description does not say it does.
+    assert cls.summary == "Built from `width` and `depth`. On construction, uses `math.sqrt`. Its method is `forward`."
     assert not any(r.summary in example_summaries() for r in report.results.values())
     # Kept in the store: a rerun makes no call and says the same.
     repo = analyze(root)
