@@ -22,8 +22,9 @@ methods and classes. Each unit gets:
 Each text is scored against the hidden docstring's first sentence with ROUGE-L F1 over
 words (identifiers split into words, lower-cased). Also printed: the share of model
 texts the gate rejected (then replaced by the static description), the share left
-empty, the share off topic (no content word shared with the unit's code), and seconds
-per unit. networkx is the held-out code base: prompts and the gate were tuned on rich
+empty, the share off topic (no content word shared with the unit's code), seconds
+per unit, and, on the units where the model's text was kept, its ROUGE-L next to the
+name baseline's (how good the model is when it speaks). networkx is the held-out code base: prompts and the gate were tuned on rich
 and the fixtures only, so networkx says how they do on code nobody looked at.
 """
 
@@ -209,6 +210,9 @@ class Scores:
 
     rouge: dict[str, list[float]] = field(default_factory=dict)
     counts: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Per model column, the units whose model text was kept (not the static
+    # description): (the text's ROUGE-L, the name baseline's ROUGE-L) on each.
+    kept: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     units: int = 0
 
     def add(self, column: str, text: str, reference: str) -> None:
@@ -451,6 +455,9 @@ def score(base: Base, args: argparse.Namespace, generators: dict[str, Callable[[
                     text = generators[what](repo, chunk)
                     scores.add(f"new {what}", text.text, doc.sentence)
                     scores.count(f"new {what}", text, source)
+                    if not text.static:
+                        scores.kept.setdefault(f"new {what}", []).append(
+                            (scores.rouge[f"new {what}"][-1], scores.rouge["name"][-1]))
                     shown["new " + what] = text.text + (" [static]" if text.static else "")
                 if old is not None and what in old_texts.get(chunk.id, {}):
                     said, copied, seconds, prefix = old_texts[chunk.id][what]
@@ -480,6 +487,13 @@ def report(results: dict[str, Scores]) -> None:
             units = max(1, s.units)
             print(f"{base:<12} {c:<18} {n['asked_again'] / units:11.0%} {n['static'] / units:7.0%} "
                   f"{n['empty'] / units:6.0%} {n['off_topic'] / units:9.0%} {n['seconds'] / units:7.1f}")
+    print()
+    print("Where the model's text was kept (not the static description), on those units:")
+    print(f"{'code base':<12} {'text':<18} {'kept':>5} {'ROUGE-L':>8} {'name':>6}")
+    for base, s in results.items():
+        for c, pairs in s.kept.items():
+            print(f"{base:<12} {c:<18} {len(pairs):5} {statistics.fmean(p[0] for p in pairs):8.3f} "
+                  f"{statistics.fmean(p[1] for p in pairs):6.3f}")
 
 
 def main() -> None:
