@@ -4,8 +4,8 @@ from the same prompt (self-consistency).
 A small model that knows what a piece of code is for says much the same thing however
 its words are drawn; one that is guessing says something else each time. So after a
 greedy answer passes the quality gate, SAMPLES answers are sampled from the same
-prompt (Engine.sample: cheap, the prompt is still in the cache), and the greedy answer
-is kept only when it agrees with them on average at least CONSISTENCY, where two
+prompt (Engine.sample: cheap, the shared part is still in the cache), and the greedy
+answer is kept only when it agrees with them on average at least CONSISTENCY, where two
 texts agree by the F1 of their longest common word subsequence (ROUGE-L). Below that
 it is a guess, and a false sentence is worse than none: the caller asks the retry
 prompt, then shows the static description.

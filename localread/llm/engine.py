@@ -410,12 +410,11 @@ class LlamaEngine:
         llm = self._live()
         stops = list(dict.fromkeys([*p.stop, *stop])) or None
         started = time.perf_counter()
-        # Right after the greedy answer to this prompt, the cache holds the prompt as
-        # _prime evaluated it: the same cells _prime would make again.
-        if llm.input_ids[: min(llm.n_tokens, len(tokens))].tolist() == tokens:
-            reused = len(tokens)
-        else:
-            reused = self._prime(tokens, shared_len)
+        # The prompt is primed again even right after its greedy answer: sampling
+        # from the cells that answer left behind drew other first answers on some
+        # CPUs than a fresh engine does (rounding of a longer cache). Priming cuts the
+        # cache back to the shared part, so only the unit's own text is evaluated.
+        reused = self._prime(tokens, shared_len)
         prompt_seconds = time.perf_counter() - started
         out: list[Completion] = []
         for i in range(n):
