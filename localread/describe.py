@@ -6,8 +6,8 @@ when there is one, then what the code does in the order it does it ("For each `b
 in `self.blocks`, calls `Block.forward`; if `checkpoint is not None`, calls
 `torch.load`."), what it raises and when, the attributes it sets, and what it
 returns. A class says what it derives from and is built from, what its `__init__`
-builds, its methods, and what calling it runs (`forward` or `__call__`: the calls
-and what it returns). It is what `--no-llm` shows, and what every text the quality gate
+builds, its methods, and what calling it runs (`forward` or `__call__`: the calls and
+what it returns). It is what `--no-llm` shows, and what every text the quality gate
 (localread.quality) rejects is replaced with. Nothing here runs the repository's code.
 """
 
@@ -283,10 +283,9 @@ def _construction(repo: Repo, chunk: Chunk) -> str:
     if init is None:
         return ""
     clauses, library, _ = _call_clauses(repo, init, facts_card(repo, init.id), skip_super=True)
-    parts = list(clauses)
     if library:
-        parts.append(f"uses {_listed(library, 'more library functions')}")
-    return _sentence("on construction, " + "; ".join(parts)) if parts else ""
+        clauses.append(f"uses {_listed(library, 'more library functions')}")
+    return _sentence("on construction, " + "; ".join(clauses)) if clauses else ""
 
 
 def _calling(repo: Repo, chunk: Chunk) -> str:
@@ -298,9 +297,9 @@ def _calling(repo: Repo, chunk: Chunk) -> str:
             continue
         card = facts_card(repo, run.id)
         parts = _call_clauses(repo, run, card)[0]
-        returns = _returns(card)
+        returns = _returns(card)  # "Returns `x`." as a clause: "returns `x`"
         if returns:
-            parts.append("r" + returns[1:].removesuffix("."))
+            parts.append(returns[0].lower() + returns[1:].removesuffix("."))
         return f"Calling it runs `{name}`: {'; '.join(parts)}." if parts else ""
     return ""
 
