@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from localread.data import Chunk, ChunkKind, EdgeKind, FactsCard
 from localread.facts import facts_card
+from localread.quality import split_words
+from localread.repo.entries import is_pytest_test
 from localread.repo.graph.library import is_module_base
 from localread.sentences import first_sentence
 
@@ -52,6 +54,8 @@ def describe(repo: Repo, chunk: Chunk, card: FactsCard) -> str:
     else:
         body = _code(repo, chunk, card)
     sentences = [_sentence(doc)] if doc else []
+    if is_pytest_test(chunk, repo.chunks):
+        sentences.append(_test(chunk))
     sentences += [s for s in body if s]
     if not sentences:
         sentences = [_nothing(chunk)]
@@ -96,6 +100,13 @@ def _nothing(chunk: Chunk) -> str:
 # --------------------------------------------------------------------------- code
 
 
+def _test(chunk: Chunk) -> str:
+    """What a test is by convention: its name after `test` says what it tests
+    (`test_complete_graph` -> "A test of “complete graph”, run by pytest.")."""
+    words = " ".join(split_words(chunk.name.removeprefix("test")))
+    return f"A test of “{words}”, run by pytest." if words else "A test, run by pytest."
+
+
 def _target_name(repo: Repo, chunk: Chunk, target: str) -> str:
     """How the description names a repository callee: a method of the same class by
     its name, anything else by its qualified name."""
@@ -126,13 +137,34 @@ def _context(context: str) -> str:
         elif head == "while":
             words.append(f"while {_q(rest)}" if _q(rest) else "in a loop")
         elif head == "else":
-            words.append("otherwise")
+            words.append(_else(rest))
         elif head == "with":
             words.append(f"within {_q(rest)}" if _q(rest) else "within a context")
         elif head == "except":
             words.append(f"on {_q(rest)}" if _q(rest) else "when an error is caught")
     # "under a condition, under a condition" says no more than once.
     return ", ".join(dict.fromkeys(w for w in words if w))
+
+
+def _else(rest: str) -> str:
+    """The words of an `else` context (`else of if fast` -> "unless `fast`"), from
+    the statement the outline says it belongs to."""
+    owner = rest.removeprefix("of ")
+    head, _, header = owner.partition(" ")
+    if head == "if":
+        condition, elifs, _ = header.partition(" ... elif")
+        quoted = _q(condition)
+        if elifs:
+            return f"if neither {quoted} nor any `elif` condition holds" if quoted else "when no branch of an `if` holds"
+        return f"unless {quoted}" if quoted else "when a condition does not hold"
+    if head == "for" and " in " in header:
+        quoted = _q(header.partition(" in ")[2])
+        return f"after the loop over {quoted} ends without a `break`" if quoted else "after a loop ends without a `break`"
+    if head == "while":
+        return "after the `while` loop ends without a `break`"
+    if head == "try":
+        return "when the `try` block raises nothing"
+    return "otherwise"
 
 
 def _is_exception(site: CallSite, card: FactsCard) -> bool:

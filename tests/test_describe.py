@@ -115,6 +115,76 @@ def test_a_docstring_that_opens_with_a_section_is_no_summary(tmp_path) -> None:
         "Imports `pkg.ema`, and at import builds an `EMA`, calls `EMA.update`; it defines nothing of its own.")
 
 
+def test_an_else_is_said_with_the_statement_it_belongs_to(tmp_path) -> None:
+    # The outline lists an `else` apart from its `if`: "otherwise" after the clause of
+    # another `if` (or of a `for` whose `else` it is) said something false.
+    write_repo(tmp_path, {"pkg/__init__.py": "", "pkg/steps.py": '''
+        def warm(): pass
+        def cold(): pass
+        def fallback(): pass
+        def done(): pass
+
+        def choose(fast, exact, items):
+            if fast:
+                warm()
+            if exact:
+                pass
+            else:
+                cold()
+            if items:
+                pass
+            elif exact:
+                warm()
+            else:
+                fallback()
+            for item in items:
+                if item.ready:
+                    break
+            else:
+                done()
+            try:
+                warm()
+            except OSError:
+                cold()
+            else:
+                done()
+        '''})
+    repo = analyze(tmp_path)
+    assert said(repo, "pkg.steps.choose") == (
+        "If `fast`, calls `warm`; unless `exact`, calls `cold`; if `exact`, calls `warm`; "
+        "if neither `items` nor any `elif` condition holds, calls `fallback`; "
+        "after the loop over `items` ends without a `break`, calls `done`; calls `warm`; "
+        "and 2 more calls into the repository.")
+
+
+def test_a_test_says_what_its_name_says_it_tests(tmp_path) -> None:
+    write_repo(tmp_path, {"graphs/__init__.py": "", "graphs/build.py": "def complete(n):\n    return n\n",
+                          "tests/test_build.py": '''
+        from graphs.build import complete
+
+        def test_complete_undirected_graph():
+            assert complete(3)
+
+        class TestBuild:
+            def testHTTPClient(self):
+                complete(1)
+
+            def helper(self):
+                complete(2)
+
+        def test():
+            complete(0)
+        ''', "tests/conftest.py": "def test_like_fixture():\n    pass\n"})
+    repo = analyze(tmp_path)
+    assert said(repo, "tests.test_build.test_complete_undirected_graph") == (
+        "A test of “complete undirected graph”, run by pytest. Calls `complete`.")
+    assert said(repo, "tests.test_build.TestBuild.testHTTPClient").startswith("A test of “http client”, run by pytest.")
+    assert said(repo, "tests.test_build.test").startswith("A test, run by pytest.")
+    # Not what pytest collects: a helper method, a conftest function.
+    assert said(repo, "tests.test_build.TestBuild.helper") == "Calls `complete`."
+    assert not said(repo, "tests.conftest.test_like_fixture").startswith("A test")
+
+
 def test_the_article_before_a_returned_type_follows_its_sound(tmp_path) -> None:
     write_repo(tmp_path, {"m.py": "def count() -> int:\n    return 0\n\n"
                           "def width(x) -> float:\n    w = x * 2\n    return w\n"})

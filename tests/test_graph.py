@@ -236,7 +236,7 @@ def test_call_outline_context() -> None:
     assert site(g, TRACK, "self.detector.detect").context == "for frame in frames"
     assert site(g, TRACK, "self.detector.backbone.features").context == ""
     assert site(g, "tracker.engine.make_detector", "FastDetector").context == "if fast"
-    assert site(g, "tracker.engine.make_detector", "Detector").context == "else"
+    assert site(g, "tracker.engine.make_detector", "Detector").context == "else of if fast"
 
 
 def test_unresolved_calls_into_the_repo_are_counted_not_guessed() -> None:

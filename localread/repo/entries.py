@@ -372,15 +372,21 @@ def entry_runs(module: Chunk, chunks: dict[str, Chunk]) -> list[tuple[Chunk, str
         return []
     out = []
     for c in own:
-        if not c.name.startswith("test"):
-            continue
-        if c.kind is ChunkKind.FUNCTION and c.parent == module.id:
-            out.append((c, f"a test pytest runs from `{module.path}`"))
-        elif c.kind is ChunkKind.METHOD and c.parent is not None:
-            cls = chunks.get(c.parent)
-            if cls is not None and cls.parent == module.id and cls.name.startswith("Test"):
-                out.append((c, f"a test pytest runs from `{cls.qualname}` in `{module.path}`"))
+        if is_pytest_test(c, chunks):
+            where = f"`{chunks[c.parent].qualname}` in " if c.kind is ChunkKind.METHOD else ""
+            out.append((c, f"a test pytest runs from {where}`{module.path}`"))
     return out
+
+
+def is_pytest_test(chunk: Chunk, chunks: dict[str, Chunk]) -> bool:
+    """Whether pytest collects chunk as a test: a `test*` function of a test module
+    (not conftest.py), or a `test*` method of a `Test*` class of one."""
+    if not chunk.name.startswith("test") or not is_test_path(chunk.path) or chunk.path.endswith("conftest.py"):
+        return False
+    if chunk.kind is ChunkKind.FUNCTION:
+        return chunk.parent == chunk.module
+    cls = chunks.get(chunk.parent) if chunk.kind is ChunkKind.METHOD and chunk.parent is not None else None
+    return cls is not None and cls.parent == chunk.module and cls.name.startswith("Test")
 
 
 def conftests(chunks: dict[str, Chunk]) -> dict[str, str]:

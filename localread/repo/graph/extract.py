@@ -50,6 +50,23 @@ _MAX_HEADER = 100
 _NO_SPAN = (-1, -1)
 
 
+def _else_word(clause: tree_sitter.Node, source: bytes) -> str:
+    """An `else` with the statement it belongs to, since the outline lists it apart
+    from that statement's calls: `else of if fast`, `else of if a ... elif` (the if has
+    `elif`s before it), `else of for x in xs`, `else of while ...`, `else of try`."""
+    owner = clause.parent
+    if owner is None or owner.type not in ("if_statement", "for_statement", "while_statement"):
+        return "else of try" if owner is not None and owner.type == "try_statement" else "else"
+    body = owner.child_by_field_name("consequence" if owner.type == "if_statement" else "body")
+    if body is None:
+        return "else"
+    head = " ".join(source[owner.start_byte:body.start_byte].decode("utf-8", "replace").split()).rstrip(":").rstrip()
+    if len(head) > _MAX_HEADER:
+        head = head[: _MAX_HEADER - 3] + "..."
+    elifs = " ... elif" if any(child.type == "elif_clause" for child in owner.children) else ""
+    return f"else of {head}{elifs}"
+
+
 @cache
 def _query_tags() -> tuple[tree_sitter.Query, tuple[str, ...]]:
     """The symbols query and, per pattern index, its tag (first capture's prefix)."""
@@ -144,7 +161,9 @@ def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: li
                     (left.start_byte, left.end_byte, right.start_byte, right.end_byte, right.type)
                 )
             word = _CONTEXT_WORDS[tag]
-            if not word:
+            if tag == "else":
+                word = _else_word(stmt, source)
+            elif not word:
                 head = source[stmt.start_byte:body.start_byte].decode("utf-8", "replace")
                 word = " ".join(head.split()).rstrip(":").rstrip()
                 if len(word) > _MAX_HEADER:
