@@ -239,6 +239,30 @@ def test_call_outline_context() -> None:
     assert site(g, "tracker.engine.make_detector", "Detector").context == "else of if fast"
 
 
+def test_an_outline_context_is_the_header_without_its_comment(tmp_path) -> None:
+    # bm25s: `if auto_compile and ...:  # by default, we don't want to compile` showed
+    # its comment in the tour's reason line.
+    write_repo(tmp_path, {"m.py": """
+        def a(): pass
+
+        def f(x, warm):
+            if warm and x:  # by default, we warm up
+                a()
+            for i in x:  # each item
+                a()
+            else:  # never broken
+                a()
+            if x:
+                pass
+            elif warm:  # second
+                pass
+            else:  # last
+                a()
+        """})
+    contexts = [s.context for s in build(tmp_path).calls["m.f"]]
+    assert contexts == ["if warm and x", "for i in x", "else of for i in x", "else of if x ... elif"]
+
+
 def test_unresolved_calls_into_the_repo_are_counted_not_guessed() -> None:
     g = fixture("resolve_types")
     unresolved = {(s.caller, s.text) for s in g.unresolved}

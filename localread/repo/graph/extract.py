@@ -50,6 +50,18 @@ _MAX_HEADER = 100
 _NO_SPAN = (-1, -1)
 
 
+def _header_end(stmt: tree_sitter.Node, body: tree_sitter.Node) -> int:
+    """Where a compound statement's header ends: after its `:`, so that a comment
+    between the colon and the body (`if warm:  # by default...`) is no part of it."""
+    end = body.start_byte
+    for child in stmt.children:
+        if child.start_byte >= body.start_byte:
+            break
+        if child.type == ":":
+            end = child.end_byte
+    return end
+
+
 def _else_word(clause: tree_sitter.Node, source: bytes) -> str:
     """An `else` with the statement it belongs to, since the outline lists it apart
     from that statement's calls: `else of if fast`, `else of if a ... elif` (the if has
@@ -60,7 +72,7 @@ def _else_word(clause: tree_sitter.Node, source: bytes) -> str:
     body = owner.child_by_field_name("consequence" if owner.type == "if_statement" else "body")
     if body is None:
         return "else"
-    head = " ".join(source[owner.start_byte:body.start_byte].decode("utf-8", "replace").split()).rstrip(":").rstrip()
+    head = " ".join(source[owner.start_byte:_header_end(owner, body)].decode("utf-8", "replace").split()).rstrip(":").rstrip()
     if len(head) > _MAX_HEADER:
         head = head[: _MAX_HEADER - 3] + "..."
     elifs = " ... elif" if any(child.type == "elif_clause" for child in owner.children) else ""
@@ -164,7 +176,7 @@ def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: li
             if tag == "else":
                 word = _else_word(stmt, source)
             elif not word:
-                head = source[stmt.start_byte:body.start_byte].decode("utf-8", "replace")
+                head = source[stmt.start_byte:_header_end(stmt, body)].decode("utf-8", "replace")
                 word = " ".join(head.split()).rstrip(":").rstrip()
                 if len(word) > _MAX_HEADER:
                     word = word[: _MAX_HEADER - 3] + "..."
