@@ -76,8 +76,9 @@ def _q(text: str) -> str:
     return f"`{text}`" if text and len(text) <= MAX_EXPRESSION and "`" not in text else ""
 
 
-def _listed(items: list[str], more: str = "more") -> str:
-    """`a`, `b` and `c`; past MAX_NAMES, `a`, ..., `d` and 3 more."""
+def _listed(items: list[str], more: str = "more", sep: str = ", ") -> str:
+    """`a`, `b` and `c`; past MAX_NAMES, `a`, ..., `d` and 3 more. sep: between all
+    but the last two ("; " when the items hold commas of their own)."""
     items = list(dict.fromkeys(i for i in items if i))
     if len(items) > MAX_NAMES:
         rest = len(items) - MAX_NAMES
@@ -86,7 +87,7 @@ def _listed(items: list[str], more: str = "more") -> str:
         items = [*items[:MAX_NAMES], f"{rest} {counted}"]
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return sep.join(items[:-1]) + (" and " if sep == ", " else f"{sep}and ") + items[-1]
 
 
 def _nothing(chunk: Chunk) -> str:
@@ -267,7 +268,10 @@ def _code(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
     if library:
         out.append(f"Uses {_listed(library, 'more library functions')}.")
     if raises:
-        out.append(f"Raises {_listed(raises, 'more exceptions')}.")
+        # "`ValueError` if `k`, under a condition, `KeyError`": where a condition has a
+        # comma of its own, the exceptions are set apart with semicolons.
+        sep = "; " if any(", " in r for r in raises) else ", "
+        out.append(f"Raises {_listed(raises, 'more exceptions', sep)}.")
     written = [f"`self.{a}`" for a in card.attributes_written]
     if written:
         out.append(f"Sets {_listed(written, 'more attributes')}.")

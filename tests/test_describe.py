@@ -157,6 +157,30 @@ def test_an_else_is_said_with_the_statement_it_belongs_to(tmp_path) -> None:
         "and 2 more calls into the repository.")
 
 
+def test_exceptions_whose_conditions_hold_commas_are_set_apart(tmp_path) -> None:
+    # bm25s's `BM25.retrieve`: "`ValueError` if `k > num_docs`, `ValueError` if ...,
+    # under a condition, `ValueError` ..." did not say which condition went with which.
+    write_repo(tmp_path, {"m.py": """
+        def pick(items, k):
+            if k > len(items):
+                raise ValueError("k")
+            for item in items:
+                if item is None:
+                    raise KeyError(item)
+            raise TypeError("empty")
+
+        def check(k):
+            if k < 0:
+                raise ValueError(k)
+            raise TypeError(k)
+        """})
+    repo = analyze(tmp_path)
+    assert said(repo, "m.pick") == (
+        "Raises `ValueError` if `k > len(items)`; `KeyError` for each `item` in `items`, if `item is None`; "
+        "and `TypeError`.")
+    assert said(repo, "m.check") == "Raises `ValueError` if `k < 0` and `TypeError`."
+
+
 def test_a_test_says_what_its_name_says_it_tests(tmp_path) -> None:
     write_repo(tmp_path, {"graphs/__init__.py": "", "graphs/build.py": "def complete(n):\n    return n\n",
                           "tests/test_build.py": '''
