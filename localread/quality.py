@@ -363,6 +363,7 @@ def check(
     reasons += _wrong_kind(answer, subject)
     reasons += _wrong_bases(answer, subject)
     reasons += _wrong_relations(answer, subject)
+    reasons += _invented_calls(answer, subject)
     echo = _echo(own, subject)
     if echo is not None and not reasons:
         reasons.append(echo)
@@ -524,6 +525,28 @@ def _wrong_relations(text: str, subject: Subject) -> list[str]:
             why = _contradiction(caller, callee, subject)
             if why is not None and why not in found:
                 found.append(why)
+    return found
+
+
+# A name written as a call: `bm25s.score()`, score(), `self.fit()`.
+_CALLED = re.compile(r"`?(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\(\)`?")
+
+
+def _invented_calls(text: str, subject: Subject) -> list[str]:
+    """Names the text writes as calls (`bm25s.score()`) that neither the unit's code
+    nor any definition of the repository names: a callee that does not exist (Gemma
+    3 270M, on bm25s: "uses the bm25s.score() method to calculate the scores")."""
+    if subject.relations is None:
+        return []
+    found: list[str] = []
+    for m in _CALLED.finditer(text):
+        name = m.group("name")
+        last = name.rsplit(".", 1)[-1]
+        if last in subject.source_names or subject.relations.resolve(name) or _is_subject(name, subject):
+            continue
+        why = f"names `{name}()`, which neither its code nor the repository defines"
+        if why not in found:
+            found.append(why)
     return found
 
 

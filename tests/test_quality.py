@@ -138,6 +138,18 @@ def test_call_relations_the_graph_contradicts(repo) -> None:
     assert check("It calls `forward` of every block in turn to embed the image.", encoder) == ()
 
 
+def test_a_call_of_a_function_nobody_defines(repo) -> None:
+    # Gemma 3 270M on bm25s: "uses the bm25s.score() method to calculate the scores".
+    encoder = subject(repo, "segmenter.modeling.encoder.ImageEncoder.forward")
+    assert check("Embeds the image and uses the segmenter.score() method to rank the patches.", encoder) == (
+        "names `segmenter.score()`, which neither its code nor the repository defines",
+    )
+    # A call its code makes, a function the repository defines, and the unit itself pass.
+    assert check("Runs `self.neck()` on the features after every block of the image encoder.", encoder) == ()
+    assert check("Embeds the image, as `Segmenter.set_image()` asks it to.", encoder) == ()
+    assert check("`ImageEncoder.forward()` embeds the image with every block.", encoder) == ()
+
+
 def test_calling_a_function_an_object(repo) -> None:
     s = subject(repo, "segmenter.utils.transforms.ResizeLongestSide.apply_coords")
     assert check("`apply_coords` is a `torch.Tensor` object of the resized coordinates.", s) == (
