@@ -86,6 +86,9 @@ def test_restating_the_name_or_the_reason_adds_nothing(repo) -> None:
     # Seen on tqdm's `cli.main` with the default model: the tour's heading, in words.
     main = subject(repo, "scripts.demo.main", "called by `scripts.demo.__main__` at scripts/demo.py:30")
     assert check("Main function for demo.py.", main) == ("restates the name and the reason line and adds nothing",)
+    # Seen on bm25s's `create_mcp_server`: "Create a new mcp server." A new one is the name still.
+    build = subject(repo, "segmenter.modeling.build.build_model")
+    assert check("Build a new model.", build) == ("restates the name and the reason line and adds nothing",)
     module = subject(repo, "segmenter.modeling", "re-exports `build_model` from `segmenter.modeling.build`")
     assert check("`modeling` is a module that re-exports `build_model` from `segmenter.modeling.build`.", module)[0] == (
         "restates the name and the reason line and adds nothing"
