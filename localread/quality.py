@@ -77,6 +77,9 @@ GENERIC = _FUNCTION_WORDS | frozenset(["function", "functions", "method", "metho
 ])
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A comment to the end of its line, past any one-line string before it (kept, group 1):
+# a word of a comment ("# the BM25 score of each token") is nothing the code calls.
+_COMMENT = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|#[^\n]*""")
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Words too plain to make a text about a unit ("returns the value"): everything else,
 # even a generic word of the unit's own name (`main`, `get`), counts as on topic.
@@ -278,7 +281,7 @@ def subject_for(
         vocabulary=frozenset(content_words(card_text, _PLAIN)),
         context=frozenset(content_words(" ".join([code, card_text, reason or "", chunk.path, *shown]))),
         restated=frozenset(restated),
-        source_names=frozenset(_IDENT.findall(code)) | {chunk.name},
+        source_names=frozenset(_IDENT.findall(_COMMENT.sub(lambda m: m.group(1) or "", code))) | {chunk.name},
         callers=frozenset(callers),
         relations=relations(repo),
         bases=_written_bases(code, chunk.name) | {b.rsplit(".", 1)[-1] for b in card.bases or ()}

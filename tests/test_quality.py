@@ -22,7 +22,7 @@ from localread.quality import (
 )
 from localread.repo.analysis import analyze
 from localread.summarize.prompts import templates as summarize_templates
-from tests.helpers import EXAMPLE
+from tests.helpers import EXAMPLE, write_repo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = (templates(ChatStyle.COMPLETION)["shared"],)
@@ -151,6 +151,24 @@ def test_a_call_of_a_function_nobody_defines(repo) -> None:
     assert check("Runs `self.neck()` on the features after every block of the image encoder.", encoder) == ()
     assert check("Embeds the image, as `Segmenter.set_image()` asks it to.", encoder) == ()
     assert check("`ImageEncoder.forward()` embeds the image with every block.", encoder) == ()
+
+
+def test_a_word_of_a_comment_is_no_call_of_the_code(tmp_path) -> None:
+    # bm25s: "# Calculate the BM25 score for each token" let "uses the bm25s.score()
+    # method" through, as if the code named `score`.
+    write_repo(tmp_path, {"ranker/__init__.py": "", "ranker/scoring.py": """
+        def build_scores(token_ids, idf):
+            # Calculate the BM25 score for each token in the document
+            weights = [idf[t] for t in token_ids]  # see score() in the paper
+            label = "tokens # counted"
+            return weights, label
+        """})
+    repo = analyze(tmp_path)
+    s = subject(repo, "ranker.scoring.build_scores")
+    assert check("Builds the weights of the tokens and uses the ranker.score() method to rank them.", s) == (
+        "names `ranker.score()`, which neither its code nor the repository defines",
+    )
+    assert "score" not in s.source_names and "counted" in s.source_names  # a string is no comment
 
 
 def test_calling_a_function_an_object(repo) -> None:
