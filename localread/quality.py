@@ -153,10 +153,11 @@ def overlap(words: set[str], vocabulary: frozenset[str]) -> set[str]:
 class Relations:
     """The repository's call graph as the gate reads it. by_name: a symbol's short
     name and qualified name -> the chunk ids so named; calls: caller id -> the chunk
-    ids it calls or instantiates."""
+    ids it calls or instantiates; files: the paths of its Python files, and their names."""
 
     by_name: Mapping[str, frozenset[str]]
     calls: Mapping[str, frozenset[str]]
+    files: frozenset[str] = frozenset()
 
     def resolve(self, mention: str) -> frozenset[str]:
         """The chunk ids a name in a text may mean (`Segmenter.predict`, `predict()`)."""
@@ -185,8 +186,10 @@ def relations(repo: Repo) -> Relations:
     for edge in repo.graph.edges:
         if edge.kind in (EdgeKind.CALLS, EdgeKind.INSTANTIATES):
             calls.setdefault(edge.source, set()).add(edge.target)
+    paths = {c.path for c in repo.chunks.values()}
     made = Relations(
-        {k: frozenset(v) for k, v in by_name.items()}, {k: frozenset(v) for k, v in calls.items()}
+        {k: frozenset(v) for k, v in by_name.items()}, {k: frozenset(v) for k, v in calls.items()},
+        frozenset(paths | {p.rsplit("/", 1)[-1] for p in paths}),
     )
     _RELATIONS.clear()  # one repository at a time in practice; never grow without bound
     _RELATIONS[id(repo)] = (repo, made)
@@ -367,6 +370,7 @@ def check(
     reasons += _wrong_bases(answer, subject)
     reasons += _wrong_relations(answer, subject)
     reasons += _invented_calls(answer, subject)
+    reasons += _invented_files(answer, subject)
     echo = _echo(own, subject)
     if echo is not None and not reasons:
         reasons.append(echo)
@@ -550,6 +554,25 @@ def _invented_calls(text: str, subject: Subject) -> list[str]:
         why = f"names `{name}()`, which neither its code nor the repository defines"
         if why not in found:
             found.append(why)
+    return found
+
+
+# A Python file a text names: `bm25s.py`, scripts/train.py.
+_FILE = re.compile(r"(?<![\w/.-])(?P<path>[A-Za-z0-9_][\w./-]*\.py)\b")
+
+
+def _invented_files(text: str, subject: Subject) -> list[str]:
+    """Python files the text names that the repository does not have (Gemma 3 270M on
+    bm25s's `mcp.server.main`: "Create a mcp server for the bm25s.py cli")."""
+    if subject.relations is None or not subject.relations.files:
+        return []
+    found: list[str] = []
+    for m in _FILE.finditer(text):
+        path = m.group("path").removeprefix("./")
+        if path not in subject.relations.files:
+            why = f"names the file `{path}`, which the repository does not have"
+            if why not in found:
+                found.append(why)
     return found
 
 

@@ -153,6 +153,17 @@ def test_a_call_of_a_function_nobody_defines(repo) -> None:
     assert check("`ImageEncoder.forward()` embeds the image with every block.", encoder) == ()
 
 
+def test_a_file_the_repository_does_not_have(repo) -> None:
+    # Gemma 3 270M on bm25s's `mcp.server.main`: "Create a mcp server for the bm25s.py cli."
+    main = subject(repo, "scripts.demo.main")
+    assert check("Runs the segmenter on one image for the segmenter.py command line.", main) == (
+        "names the file `segmenter.py`, which the repository does not have",
+    )
+    # Its files, by path or by name, are fine.
+    assert check("Runs the segmenter on one image, as scripts/demo.py is run.", main) == ()
+    assert check("Loads the image and runs the segmenter that predictor.py defines.", main) == ()
+
+
 def test_a_word_of_a_comment_is_no_call_of_the_code(tmp_path) -> None:
     # bm25s: "# Calculate the BM25 score for each token" let "uses the bm25s.score()
     # method" through, as if the code named `score`.
