@@ -138,7 +138,6 @@ def wrong_kind(text: str, subject: Subject) -> list[str]:
     return [f"calls the {subject.kind} `{subject.name}` a{'n' if what[0] in 'aeiou' else ''} {what}"]
 
 
-# A lookahead, so that claims may overlap ("a subclass of the base class `X`").
 def _is_subject(mention: str, subject: Subject) -> bool:
     name = mention.strip("`").removesuffix("()").removeprefix("self.")
     return name == subject.name or any(i == name or i.endswith("." + name) for i in subject.ids)
@@ -170,16 +169,12 @@ def invented_calls(text: str, subject: Subject) -> list[str]:
     3 270M, on bm25s: "uses the bm25s.score() method to calculate the scores")."""
     if subject.relations is None:
         return []
-    found: list[str] = []
-    for m in _CALLED.finditer(text):
-        name = m.group("name")
-        last = name.rsplit(".", 1)[-1]
-        if last in subject.source_names or subject.relations.resolve(name) or _is_subject(name, subject):
-            continue
-        why = f"names `{name}()`, which neither its code nor the repository defines"
-        if why not in found:
-            found.append(why)
-    return found
+    names = (m.group("name") for m in _CALLED.finditer(text))
+    return list(dict.fromkeys(
+        f"names `{name}()`, which neither its code nor the repository defines" for name in names
+        if name.rsplit(".", 1)[-1] not in subject.source_names
+        and not subject.relations.resolve(name) and not _is_subject(name, subject)
+    ))
 
 
 # A Python file a text names: `bm25s.py`, scripts/train.py.
@@ -191,14 +186,11 @@ def invented_files(text: str, subject: Subject) -> list[str]:
     bm25s's `mcp.server.main`: "Create a mcp server for the bm25s.py cli")."""
     if subject.relations is None or not subject.relations.files:
         return []
-    found: list[str] = []
-    for m in _FILE.finditer(text):
-        path = m.group("path").removeprefix("./")
-        if path not in subject.relations.files:
-            why = f"names the file `{path}`, which the repository does not have"
-            if why not in found:
-                found.append(why)
-    return found
+    paths = (m.group("path").removeprefix("./") for m in _FILE.finditer(text))
+    return list(dict.fromkeys(
+        f"names the file `{path}`, which the repository does not have" for path in paths
+        if path not in subject.relations.files
+    ))
 
 
 def _contradiction(caller: str, callee: str, subject: Subject) -> str | None:

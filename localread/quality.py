@@ -387,6 +387,7 @@ def _degenerate(text: str, words: list[str]) -> str | None:
     return None
 
 
+# A lookahead, so that claims may overlap ("a subclass of the base class `X`").
 _BASE_CLAIM = re.compile(
     r"\b(?=(?:sub-?class\s+of|inherits\s+from|derived\s+from|extends|base\s+class(?:\s+is)?)\s+"
     r"(?:the\s+)?(?:`(?P<quoted>[A-Za-z_][A-Za-z0-9_.]*)`|(?P<base>[A-Z][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)))",

@@ -50,16 +50,18 @@ _MAX_HEADER = 100
 _NO_SPAN = (-1, -1)
 
 
-def _header_end(stmt: tree_sitter.Node, body: tree_sitter.Node) -> int:
-    """Where a compound statement's header ends: after its `:`, so that a comment
-    between the colon and the body (`if warm:  # by default...`) is no part of it."""
+def _header(stmt: tree_sitter.Node, body: tree_sitter.Node, source: bytes) -> str:
+    """A compound statement's header on one line, without its `:` (`for block in
+    self.blocks`), cut at _MAX_HEADER. It ends at the colon, so that a comment between
+    the colon and the body (`if warm:  # by default...`) is no part of it."""
     end = body.start_byte
     for child in stmt.children:
         if child.start_byte >= body.start_byte:
             break
         if child.type == ":":
             end = child.end_byte
-    return end
+    head = " ".join(source[stmt.start_byte:end].decode("utf-8", "replace").split()).rstrip(":").rstrip()
+    return head if len(head) <= _MAX_HEADER else head[: _MAX_HEADER - 3] + "..."
 
 
 def _else_word(clause: tree_sitter.Node, source: bytes) -> str:
@@ -67,16 +69,16 @@ def _else_word(clause: tree_sitter.Node, source: bytes) -> str:
     from that statement's calls: `else of if fast`, `else of if a ... elif` (the if has
     `elif`s before it), `else of for x in xs`, `else of while ...`, `else of try`."""
     owner = clause.parent
-    if owner is None or owner.type not in ("if_statement", "for_statement", "while_statement"):
-        return "else of try" if owner is not None and owner.type == "try_statement" else "else"
-    body = owner.child_by_field_name("consequence" if owner.type == "if_statement" else "body")
+    kind = owner.type if owner is not None else ""
+    if kind == "try_statement":
+        return "else of try"
+    if owner is None or kind not in ("if_statement", "for_statement", "while_statement"):
+        return "else"
+    body = owner.child_by_field_name("consequence" if kind == "if_statement" else "body")
     if body is None:
         return "else"
-    head = " ".join(source[owner.start_byte:_header_end(owner, body)].decode("utf-8", "replace").split()).rstrip(":").rstrip()
-    if len(head) > _MAX_HEADER:
-        head = head[: _MAX_HEADER - 3] + "..."
     elifs = " ... elif" if any(child.type == "elif_clause" for child in owner.children) else ""
-    return f"else of {head}{elifs}"
+    return f"else of {_header(owner, body, source)}{elifs}"
 
 
 @cache
@@ -176,10 +178,7 @@ def _extract(tree: tree_sitter.Tree, source: bytes, file: SourceFile, chunks: li
             if tag == "else":
                 word = _else_word(stmt, source)
             elif not word:
-                head = source[stmt.start_byte:_header_end(stmt, body)].decode("utf-8", "replace")
-                word = " ".join(head.split()).rstrip(":").rstrip()
-                if len(word) > _MAX_HEADER:
-                    word = word[: _MAX_HEADER - 3] + "..."
+                word = _header(stmt, body, source)
             intervals.append((body.start_byte, body.end_byte, False, word))
         elif tag == "def" or tag == "class":
             node = caps[tag][0]
