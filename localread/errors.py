@@ -37,6 +37,11 @@ class LocalreadError(Exception):
     """A problem the user can fix. The message is shown as one line, without traceback."""
 
 
+class PromptTooLong(LocalreadError):
+    """A prompt plus its answer budget does not fit the model context: the prompt's
+    fault, not the engine's, which goes on serving other prompts."""
+
+
 @contextmanager
 def error_boundary() -> Iterator[None]:
     """Map exceptions raised inside the block to clean exits.

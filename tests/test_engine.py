@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from localread.config import Settings
-from localread.errors import LocalreadError
+from localread.errors import LocalreadError, PromptTooLong
 from localread.llm import engine as engine_mod
 from localread.llm import gguf, models
 from localread.llm.engine import (
@@ -60,7 +60,7 @@ def test_fake_engine_limits_length_and_context() -> None:
     result = fake.complete("short", max_tokens=3)
     assert result.text == "one two three " and result.finish_reason == "length"
     assert result.completion_tokens == 3
-    with pytest.raises(LocalreadError, match="does not fit the model context"):
+    with pytest.raises(PromptTooLong, match="does not fit the model context"):
         fake.complete("word " * 40, max_tokens=3)
     with fake:
         pass
@@ -251,7 +251,7 @@ def test_stop_sequences_and_max_tokens(default_engine: LlamaEngine) -> None:
 
 @pytest.mark.model
 def test_prompt_longer_than_the_context_is_refused(default_engine: LlamaEngine) -> None:
-    with pytest.raises(LocalreadError, match="does not fit the model context"):
+    with pytest.raises(PromptTooLong, match="does not fit the model context"):
         default_engine.complete("word " * 5000, max_tokens=16)
     with pytest.raises(LocalreadError, match=r"plus the answer budget \(4090\)"):
         default_engine.complete("a short prompt " * 10, max_tokens=4090)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localread.config import Settings, load_settings
-from localread.errors import LocalreadError
+from localread.errors import LocalreadError, PromptTooLong
 from localread.llm.engine import DEFAULT_SEED, SAMPLE_TEMPERATURE, SAMPLE_TOP_P, Prompt, open_engine
 from localread.llm.models import ChatStyle
 from localread.llm.server import (
@@ -111,7 +111,7 @@ def test_llama_cpp_servers_get_token_ids_tokenized_part_by_part() -> None:
                              {"content": "<eos>c", "add_special": False, "parse_special": False}]
         assert fake.completions()[-1]["prompt"] == [ord(c) for c in "ab<eos>c"]
         assert engine.count_tokens(Prompt(shared="ab", text="cd")) == 4
-        with pytest.raises(LocalreadError, match="does not fit the model context"):
+        with pytest.raises(PromptTooLong, match="does not fit the model context"):
             engine.complete("x" * 4090, 48)  # counted before sending
 
 
@@ -151,7 +151,7 @@ def test_a_prompt_too_long_for_the_server_is_the_prompts_fault_not_the_servers()
     with FakeServer() as fake:
         engine = engine_on(fake)
         fake.fail(1, "context")
-        with pytest.raises(LocalreadError, match="does not fit the model context"):
+        with pytest.raises(PromptTooLong, match="does not fit the model context"):
             engine.complete("Code: f\nSummary:", 8)
         assert engine.complete("Code: f\nSummary:", 8).text == " Summary of f."  # still up
 

@@ -4,6 +4,9 @@ and each unit's body with its inputs' summaries."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from localread.repo.analysis import analyze
 from localread.summarize import (
@@ -14,7 +17,16 @@ from localread.summarize import (
     known_tours,
     templates,
 )
-from localread.summarize.prompts import MAX_INPUTS, STOPS, PromptBuilder, _cut, unit_name
+from localread.summarize.ask import model_prompt
+from localread.summarize.prompts import (
+    MAX_INPUTS,
+    STOPS,
+    TOKEN_MARGIN,
+    PromptBuilder,
+    _cut,
+    estimate_tokens,
+    unit_name,
+)
 from tests.helpers import write_repo
 from tests.summarize_helpers import SMALL
 
@@ -77,14 +89,53 @@ def test_unit_names() -> None:
 
 
 def test_long_sources_are_cut_with_a_note(tmp_path: Path) -> None:
-    assert _cut(["a = 1", "b = 2", "    c = 3", "d = 4"], 12) == "a = 1\nb = 2\n    # ... 2 more lines not shown"
-    assert _cut(["x" * 50], 10) == "x" * 10  # a first line is always kept, cut
+    assert estimate_tokens("total_loss = 0.25") == 10  # total, _, loss, space, =, space, 0, ., 2, 5
+    assert estimate_tokens("αβ") == 4
+    assert _cut(["a = 1", "b = 2", "    c = 3", "d = 4"], 17) == "a = 1\nb = 2\n    # ... 2 more lines not shown"
+    assert _cut(["a = 1", "b = 2"], 11) == "a = 1\nb = 2"  # what fits is not cut
+    lines = [f"value_{i} = {i}" for i in range(100)]
+    cut = _cut(lines, 200)
+    assert 185 < estimate_tokens(cut) <= 200 and cut.endswith("more lines not shown")  # the note fits too
+    assert _cut(["7" * 50], 10) == "7" * 8  # a first line is always kept, cut
     body = "\n".join(f"    v{i} = {i}" for i in range(2000))
     write_repo(tmp_path, {"big.py": f"def big():\n{body}\n    return v0\n"})
     b = builder(tmp_path, n_ctx=2048)
-    prompt = b.build(b.plan.units["big.big"], {})
+    unit = b.plan.units["big.big"]
+    prompt = b.build(unit, {})
     assert "more lines not shown" in prompt.body
-    assert len(prompt.body) < b.source_budget(prompt.max_tokens) + 200
+    # The whole prompt, instructions and header included, is cut to the context.
+    whole = estimate_tokens(instructions() + prompt.header + prompt.body)
+    assert (2048 - prompt.max_tokens) / TOKEN_MARGIN - 40 < whole <= (2048 - prompt.max_tokens) / TOKEN_MARGIN
+
+
+# Research code at its densest for a tokenizer: type-annotated signatures by the
+# hundred, numeric tables, long expressions of short names.
+_DENSE = {
+    "segnet/__init__.py": "",
+    "segnet/anchors.py": "ANCHORS = [\n" + "".join(
+        f"    ({i}, {i * 0.5:.2f}, {-i}, {i % 7}, 1e-{i % 9}),\n" for i in range(1500)) + "]\n",
+    "segnet/blocks.py": "class Registry:\n" + "".join(
+        f"    def build_{i}(self, x: dict[str, tuple[int, ...]], *, k: int | None = {i}, s: float = 0.{i}) -> list[int]:\n"
+        f"        return [k or {i}]\n" for i in range(400)),
+    "segnet/loss.py": "def focal(p, t, a, g):\n" + "".join(
+        f"    l{i} = -a*(1-p[{i}])**g*t[{i}]*lg(p[{i}])-(1-a)*p[{i}]**g*(1-t[{i}])*lg(1-p[{i}])\n" for i in range(800))
+        + "    return l0\n",
+}
+
+
+@pytest.mark.model
+def test_huge_dense_units_fit_the_context_as_the_default_model_counts_tokens(tmp_path: Path, default_engine: Any) -> None:
+    write_repo(tmp_path, _DENSE)
+    b = builder(tmp_path, n_ctx=default_engine.n_ctx)
+    units = ["segnet.anchors", "segnet.blocks.Registry", "segnet.loss.focal"]
+    for uid in units:
+        unit = b.plan.units[uid]
+        for retry in (False, True):
+            prompt = b.build(unit, {d: "s." for d in b.plan.inputs[uid]}, retry=retry)
+            tokens = default_engine.count_tokens(model_prompt(prompt))
+            assert tokens + prompt.max_tokens <= default_engine.n_ctx, (uid, retry, tokens)
+            # Cut, not dropped: the prompt still shows most of what fits.
+            assert retry or tokens > default_engine.n_ctx // 2, (uid, tokens)
 
 
 def test_a_big_package_names_the_rest_as_a_count(tmp_path: Path) -> None:

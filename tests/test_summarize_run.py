@@ -234,3 +234,30 @@ def test_concurrent_runs_on_two_repositories_share_one_store(tmp_path: Path) -> 
     with Store.open(store) as s:
         assert s._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert s.count() == sum(r["llm_calls"] for r in results)
+
+
+class DenseEngine(ScriptedEngine):
+    """A model whose tokenizer takes a token per character (a numeric table's worst
+    case): the builder's estimate falls short of it for big units."""
+
+    def count_tokens(self, prompt: Any) -> int:
+        return len(self.render(prompt))
+
+
+def test_a_prompt_too_long_for_the_context_fails_its_attempt_not_the_run(tmp_path: Path) -> None:
+    root = copy_repo(TINY, tmp_path)
+    body = "".join(f"    w{i} = lr * {i}.5 + momentum ** {i}\n" for i in range(400))
+    (root / "tune.py").write_text(f"def schedule(lr, momentum):\n{body}    return w0\n")
+    engine = DenseEngine(n_ctx=4096)
+    report = run(root, tmp_path / STORE_NAME, engine)
+    big = report.results["tune.schedule"]
+    # The first prompt (the source) did not fit; the retry (the signature) did.
+    assert big.rejected == ("the prompt did not fit the model context",) and not big.fallback
+    assert big.source is Source.MODEL and big.summary.startswith("Summary of `schedule`")
+    assert report.stats.pending == 0 and report.stats.llm_calls + report.stats.retries == len(engine.history)
+    # Nothing fits a context smaller than the instructions: every unit is the static
+    # description, and the run still ends.
+    tiny = DenseEngine(n_ctx=600)
+    report = run(root, tmp_path / "other.sqlite", tiny)
+    assert tiny.history == [] and report.stats.pending == 0
+    assert all(r.fallback and r.summary for r in report.results.values() if r.source is Source.MODEL)

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from localread.config import Settings
-from localread.errors import LocalreadError
+from localread.errors import LocalreadError, PromptTooLong
 from localread.llm.machine import available_memory, physical_cores
 from localread.llm.models import ChatStyle, ResolvedModel, resolve_model
 from localread.llm.native import DEFAULT_SEED, gpu_offload_supported, load_llama, route_llama_logs
@@ -162,10 +162,10 @@ def as_prompt(prompt: Prompt | str) -> Prompt:
     return prompt if isinstance(prompt, Prompt) else Prompt(shared="", text=prompt)
 
 
-def fits_error(prompt_tokens: int, max_tokens: int, n_ctx: int) -> LocalreadError | None:
+def fits_error(prompt_tokens: int, max_tokens: int, n_ctx: int) -> PromptTooLong | None:
     if prompt_tokens + max_tokens <= n_ctx:
         return None
-    return LocalreadError(
+    return PromptTooLong(
         f"the prompt ({prompt_tokens} tokens) plus the answer budget ({max_tokens}) does not "
         f"fit the model context ({n_ctx} tokens); raise LOCALREAD_N_CTX or lower max_tokens"
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from localread.errors import LocalreadError
+from localread.errors import LocalreadError, PromptTooLong
 
 # Seconds to wait for a TCP connection, and for each read of an answer (a streamed
 # answer's events come at least this often while the server works; a long prompt on
@@ -35,7 +35,7 @@ class ServerError(LocalreadError):
     """A server answered something unusable, or refused the request: one line."""
 
 
-class PromptError(ServerError):
+class PromptError(ServerError, PromptTooLong):
     """This prompt cannot be run (it does not fit the context); the server is fine."""
 
 

@@ -4,7 +4,8 @@ check of each answer, and the store entry of the outcome.
 The first attempt shows the inputs' one-line summaries. Its greedy answer is checked
 by the quality gate (answers.summary_problems), then against answers sampled from the
 same prompt: one the model's own samples do not bear out is a guess
-(localread.agreement). When it fails either check, the retry prompt is asked, and its
+(localread.agreement). A prompt that does not fit the model context fails the same
+way. When it fails either check, the retry prompt is asked, and its
 answer is checked the same way; when that fails too, the summary is the static
 description (answers.fallback_summary). The live run (summarize.run) makes these
 calls in one go; a batch (summarize.batch) asks each prompt's greedy answer only, one
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from localread.agreement import SAMPLES, unsure
+from localread.errors import PromptTooLong
 from localread.repo.analysis import Repo
 from localread.store import Entry
 from localread.summarize.answers import answer_summary, fallback_summary, summary_problems
@@ -106,7 +108,14 @@ def ask_engine(repo: Repo, inputs: tuple[str, ...], ask: Ask, engine: Engine,
     kept = False
     for attempt, prompt in enumerate(ask.prompts):
         started = clock()
-        completion = engine.complete(model_prompt(prompt), prompt.max_tokens)
+        try:
+            completion = engine.complete(model_prompt(prompt), prompt.max_tokens)
+        except PromptTooLong:
+            # The builder's estimate of the tokens was short (code that tokenizes
+            # densely): the next, shorter prompt, else the static description.
+            seconds += clock() - started
+            rejected.append("the prompt did not fit the model context")
+            continue
         calls.append(completion)
         verdict = judge(repo, ask, attempt, completion.text)
         summary, why = verdict.summary, verdict.rejected
@@ -128,7 +137,7 @@ def ask_engine(repo: Repo, inputs: tuple[str, ...], ask: Ask, engine: Engine,
         summary=summary,
         rejected=tuple(rejected),
         fallback=fallback,
-        finish_reason=calls[-1].finish_reason,
+        finish_reason=calls[-1].finish_reason if calls else "prompt too long",
         prompt_tokens=sum(c.prompt_tokens for c in every),
         prompt_tokens_reused=sum(c.reused_tokens for c in every),
         completion_tokens=sum(c.completion_tokens for c in every),

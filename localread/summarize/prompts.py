@@ -30,11 +30,17 @@ MAX_TOKENS = {"code": 48, "class": 48, "module": 64, "package": 64, "overview": 
 # Inputs listed in one prompt, at most (callees of a huge dispatcher, modules of a
 # big package); the rest is named as a count.
 MAX_INPUTS = 24
-# Characters per token assumed when cutting a long source to fit the context. Code
-# tokenizes at 3-4 characters per token; 3 keeps the cut on the safe side.
-CHARS_PER_TOKEN = 3
-# Tokens of the context kept for the instructions, header and inputs of a code prompt.
-RESERVED_TOKENS = 1100
+# A long source is cut so that the whole prompt fits the context, by an estimate of
+# its tokens made without the model (a prompt is built, and is its summary's key,
+# before any model is loaded): see estimate_tokens. The margin covers the few texts
+# the estimate undercounts; a prompt it still gets wrong fails its attempt
+# (summarize.ask), it does not stop the run.
+TOKEN_MARGIN = 1.1
+# Tokens of source kept at least, however full the rest of the prompt is.
+MIN_SOURCE_TOKENS = 150
+# The pieces estimate_tokens counts: a word of ASCII letters, a digit, a run of
+# white space, any other single character.
+_PIECE = re.compile(r"[A-Za-z]+|\d|\s+|.", re.DOTALL)
 # Where an answer ends: the docstring's closing quotes, a blank line (the rest of a
 # docstring: parameters, examples), or the model starting the next piece itself.
 STOPS = ('"""', "\n\n", "\n# ", "\n# ---")
@@ -115,15 +121,39 @@ def unit_name(repo: Repo, uid: str) -> str:
     return f"`{chunk.qualname}`"
 
 
-def _cut(lines: list[str], budget_chars: int) -> str:
-    """The first lines that fit budget_chars, and a note of how many were left out."""
+def estimate_tokens(text: str) -> int:
+    """The tokens text takes, from above for nearly any code: a word takes one token
+    per 6 letters, a digit, a run of spaces and a punctuation mark one each, and any
+    other character two. Subword tokenizers of code models (Gemma's, Llama's, Qwen's)
+    split digits one by one, which is why a numeric table takes a token for every one
+    or two characters while ordinary code takes one for every three or four; on real
+    code (torch, networkx, rich) this counts 1.0-1.5 times the true number."""
+    count = 0
+    for piece in _PIECE.findall(text):
+        first = piece[0]
+        if first.isascii() and first.isalpha():
+            count += -(-len(piece) // 6)
+        else:
+            count += 1 if first.isascii() else 2
+    return count
+
+
+def _cut(lines: list[str], budget: int) -> str:
+    """The first lines that fit budget (tokens, as estimate_tokens counts them) with
+    a note of how many were left out (the note counted in)."""
+    # The newline joins an indented line's indentation into one run of space.
+    costs = [estimate_tokens(line) + (not line[:1].isspace()) for line in lines]
+    if sum(costs) <= budget + 1:
+        return "\n".join(lines)
+    budget -= min(12, budget // 4)  # the note
     kept: list[str] = []
     used = 0
-    for line in lines:
-        if used + len(line) + 1 > budget_chars and kept:
+    for line, cost in zip(lines, costs, strict=True):
+        if used + cost > budget and kept:
             break
-        kept.append(line[:budget_chars])
-        used += len(line) + 1
+        # A first line longer than the budget: cut at one character per token.
+        kept.append(line if cost <= budget else line[:budget])
+        used += cost
     if len(kept) < len(lines):
         indent = re.match(r"\s*", lines[len(kept)]).group(0)  # type: ignore[union-attr]
         kept.append(f"{indent}# ... {len(lines) - len(kept)} more lines not shown")
@@ -144,8 +174,12 @@ class PromptBuilder:
                 self.children.setdefault(chunk.parent, []).append(chunk)
         self._headers: dict[str, str] = {}
 
-    def source_budget(self, max_tokens: int) -> int:
-        return max(400, (self.n_ctx - max_tokens - RESERVED_TOKENS) * CHARS_PER_TOKEN)
+    def room(self, unit: Unit, max_tokens: int, *parts: list[str] | str) -> int:
+        """Tokens (as estimate_tokens counts them) left for the unit's source once the
+        instructions, the header and `parts` (the rest of the body) are in the prompt,
+        and the answer budget kept."""
+        text = "\n".join([instructions(), self.header(unit), *(p if isinstance(p, str) else "\n".join(p) for p in parts)])
+        return max(MIN_SOURCE_TOKENS, int((self.n_ctx - max_tokens) / TOKEN_MARGIN) - estimate_tokens(text))
 
     def header(self, unit: Unit) -> str:
         if unit.group not in self._headers:
@@ -234,15 +268,16 @@ class PromptBuilder:
         if chunk.kind is ChunkKind.MAIN:
             lines = _comments("calls", self.repo, inputs)
             source = textwrap.dedent(self.sources.chunk(chunk)).split("\n")
-            lines.append(_cut(source, self.source_budget(max_tokens)))
-            label = f'the `if __name__ == "__main__":` block of `{chunk.path}`'
-            return "\n".join([*lines, "", f"# Code: {label}, documented:", '"""'])
+            closing = [f'# Code: the `if __name__ == "__main__":` block of `{chunk.path}`, documented:', '"""']
+            lines.append(_cut(source, self.room(unit, max_tokens, lines, closing)))
+            return "\n".join([*lines, "", *closing])
         header, indent = self._opening(chunk)
         lines = self._facts(chunk) + _comments("calls", self.repo, inputs)
+        closing = self._documented(f"{unit_name(self.repo, unit.id)} ({chunk.kind})", header, indent)
         if not retry:
-            lines.append(_cut(self.sources.chunk(chunk).split("\n"), self.source_budget(max_tokens)))
+            lines.append(_cut(self.sources.chunk(chunk).split("\n"), self.room(unit, max_tokens, lines, closing)))
             lines.append("")
-        return "\n".join([*lines, self._documented(f"{unit_name(self.repo, unit.id)} ({chunk.kind})", header, indent)])
+        return "\n".join([*lines, closing])
 
     def _class(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
         chunk = self.repo.chunks[unit.id]
@@ -252,20 +287,20 @@ class PromptBuilder:
         bases = [(u, s) for u, s in parents if self.repo.chunks[u].kind is ChunkKind.CLASS]
         calls = [(u, s) for u, s in parents if (u, s) not in bases]
         lines = self._facts(chunk) + _comments("base class", self.repo, bases) + _comments("calls", self.repo, calls)
-        lines += [line for u, s in members if s for line in _comments("method", self.repo, [(u, s)])]
-        own = self.sources.own(chunk, self.children.get(unit.id, []))[len(header):]
-        lines += header
-        if own and not retry:
-            lines.append(_cut(own, self.source_budget(max_tokens) // 2))
+        lines += _comments("method", self.repo, [(u, s) for u, s in members if s])
+        # The class's own lines (fields, class attributes), then its methods'
+        # signatures: what is cut when the class is too big for the context.
+        body = [] if retry else self.sources.own(chunk, self.children.get(unit.id, []))[len(header):]
         for uid, _ in members:
             method = self.repo.chunks.get(uid)
             if method is not None and method.kind is ChunkKind.METHOD:
                 first = self.sources.chunk(method).split("\n")
                 sig = next((line for line in first if _DEF.match(line)), first[0])
-                lines.append(sig.rstrip() + (" ..." if sig.rstrip().endswith(":") else ""))
-        if len(lines) == len(header):
-            lines.append(f"{indent}...")
-        return "\n".join([*lines, "", self._documented(f"{unit_name(self.repo, unit.id)} (class)", header, indent)])
+                body.append(sig.rstrip() + (" ..." if sig.rstrip().endswith(":") else ""))
+        closing = self._documented(f"{unit_name(self.repo, unit.id)} (class)", header, indent)
+        lines += header
+        lines.append(_cut(body, self.room(unit, max_tokens, lines, closing)) if body else f"{indent}...")
+        return "\n".join([*lines, "", closing])
 
     def _module(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
         chunk = self.repo.chunks[unit.id]
@@ -281,9 +316,10 @@ class PromptBuilder:
             for line in self.sources.own(chunk, self.children.get(unit.id, []))
             if not line.startswith(("import ", "from ", "#"))
         ]
+        closing = [f"# Code: the module `{chunk.id}`, documented:", '"""']
         if own and not retry:
-            lines.append(_cut(own, self.source_budget(max_tokens) // 2))
-        return "\n".join([*lines, "", f"# Code: the module `{chunk.id}`, documented:", '"""'])
+            lines.append(_cut(own, self.room(unit, max_tokens, lines, closing)))
+        return "\n".join([*lines, "", *closing])
 
     def _package(self, unit: Unit, inputs: list[tuple[str, str]], max_tokens: int, retry: bool) -> str:
         lines = [f"# contains {unit_name(self.repo, u)}" + (f": {s}" if s else "") for u, s in inputs[:MAX_INPUTS]]

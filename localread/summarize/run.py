@@ -313,7 +313,7 @@ class _Runner:
         s.prompt_tokens_reused += outcome.prompt_tokens_reused
         s.completion_tokens += outcome.completion_tokens
         s.model_seconds += outcome.seconds
-        s.retries += outcome.calls - 1
+        s.retries += max(outcome.calls - 1, 0)  # none made where no prompt fitted
         s.samples += outcome.samples
         rejected = outcome.rejected
         log.debug("%s: %s%s", outcome.ask.unit.id, outcome.summary,
