@@ -4,6 +4,9 @@ hidden from it.
     python benchmarks/explain_quality.py [--per-base 100] [--seed 14] [--bases networkx,rich,fixtures]
                                          [--what summary,narrative] [--max-tokens 256]
 
+A base is an installed package's name, `fixtures`, or a folder holding a `/` (code
+that is not installed: a research checkout, or a package unpacked from a wheel).
+
 For each code base (networkx and rich from the virtual environment: real, documented,
 pure-Python code that localread does not depend on in a way that matters; and the test
 fixtures), the script copies the code base to a temporary folder with every docstring
@@ -202,6 +205,7 @@ class Text:
     asked_again: bool
     static: bool
     seconds: float
+    why: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -232,6 +236,13 @@ def code_bases(names: list[str]) -> Iterator[tuple[str, list[Path]]]:
         if name == "fixtures":
             repos = sorted(p for p in FIXTURES.iterdir() if p.is_dir())
             yield name, [r / "repo" if (r / "repo").is_dir() else r for r in repos]
+        elif "/" in name:
+            # A folder of Python code that is not installed: a checkout, or a package
+            # unpacked from a wheel without installing it.
+            folder = Path(name).resolve()
+            if not folder.is_dir():
+                raise SystemExit(f"no folder {name!r}")
+            yield folder.name, [folder]
         else:
             yield name, [site_package(name)]
 
@@ -287,12 +298,14 @@ def make_generators(engine: Any, max_tokens: int) -> dict[str, Callable[[Any, An
         ask = Ask(unit, chunk.id, (first,) if retry.body == first.body else (first, retry), shown)
         started = time.perf_counter()
         outcome = ask_engine(repo, inputs, ask, engine, time.perf_counter)
-        return Text(outcome.summary, bool(outcome.rejected), outcome.fallback, time.perf_counter() - started)
+        return Text(outcome.summary, bool(outcome.rejected), outcome.fallback, time.perf_counter() - started,
+                    outcome.rejected)
 
     def narrative(repo: Any, chunk: Any) -> Text:
         started = time.perf_counter()
         result = explain_chunk(repo, chunk, engine, max_tokens=max_tokens)
-        return Text(result.narrative, bool(result.rejected), not result.from_model, time.perf_counter() - started)
+        return Text(result.narrative, bool(result.rejected), not result.from_model, time.perf_counter() - started,
+                    result.rejected)
 
     return {"summary": summary, "narrative": narrative}
 
@@ -458,7 +471,8 @@ def score(base: Base, args: argparse.Namespace, generators: dict[str, Callable[[
                     if not text.static:
                         scores.kept.setdefault(f"new {what}", []).append(
                             (scores.rouge[f"new {what}"][-1], scores.rouge["name"][-1]))
-                    shown["new " + what] = text.text + (" [static]" if text.static else "")
+                    shown["new " + what] = text.text + (" [static]" if text.static else "") + \
+                        "".join(f"\n{'':<18} rejected: {why}" for why in text.why)
                 if old is not None and what in old_texts.get(chunk.id, {}):
                     said, copied, seconds, prefix = old_texts[chunk.id][what]
                     raw = Text(said, False, copied, seconds)
