@@ -93,7 +93,9 @@ class Subject:
     made only of these adds nothing. source_names: identifiers in the unit's source (a callee it
     is said to call must be among them); callers: ids of the chunks that call it.
     relations: the repository's call graph, None when there is no code unit. bases: a
-    class's base classes as written, last part only (None: not a class).
+    class's base classes as written, last part only (None: not a class). lineage: a
+    class's bases and, through the repository's classes it derives from, their bases
+    in turn (`SyncBatchNorm` -> `_BatchNorm`, `_NormBase`, `Module`).
     """
 
     name: str
@@ -106,6 +108,7 @@ class Subject:
     callers: frozenset[str] = frozenset()
     relations: Relations | None = None
     bases: frozenset[str] | None = None
+    lineage: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- claims
@@ -135,6 +138,10 @@ def wrong_kind(text: str, subject: Subject) -> list[str]:
     if match is None or match.group("what") not in _WRONG_KIND.get(subject.kind, ()):
         return []
     what = match.group("what")
+    # A class of a kind its own name or lineage names: every subclass of PyTorch's
+    # `Module` is "a module", of `ndarray` "an array".
+    if subject.kind == "class" and any(n.lower().endswith(what) for n in {subject.name, *subject.lineage}):
+        return []
     return [f"calls the {subject.kind} `{subject.name}` a{'n' if what[0] in 'aeiou' else ''} {what}"]
 
 

@@ -219,12 +219,37 @@ def subject_for(
         relations=relations(repo),
         bases=_written_bases(code, chunk.name) | {b.rsplit(".", 1)[-1] for b in card.bases or ()}
         if chunk.kind is ChunkKind.CLASS else None,
+        lineage=_lineage(repo, chunk, code) if chunk.kind is ChunkKind.CLASS else frozenset(),
     )
 
 
-def _written_bases(code: str, name: str) -> frozenset[str]:
+def _lineage(repo: Repo, chunk: Chunk, code: str) -> frozenset[str]:
+    """The bases of a class as written, and those of the repository's classes it
+    derives from, up the INHERITS edges (each class once: a cycle ends). A base from
+    PyTorch's `nn` (`nn.Sequential`, `torch.nn.Linear`) brings `Module`, which every
+    class there derives from."""
+    found: set[str] = set()
+    seen = {chunk.id}
+    todo = [(chunk, code)]
+    while todo:
+        current, text = todo.pop()
+        written = _written_bases(text, current.name, dotted=True)
+        found |= {b.rsplit(".", 1)[-1] for b in written}
+        if any(b.startswith(("nn.", "torch.nn.")) for b in written):
+            found.add("Module")
+        for edge in repo.graph.callees(current.id):
+            parent = repo.chunks.get(edge.target)
+            if edge.kind is EdgeKind.INHERITS and parent is not None and parent.id not in seen:
+                seen.add(parent.id)
+                found.add(parent.name)
+                todo.append((parent, repo.chunk_source(parent)))
+    return frozenset(found)
+
+
+def _written_bases(code: str, name: str, *, dotted: bool = False) -> frozenset[str]:
     """The base classes in a class statement's parentheses, last part of each name
-    (`nn.Module` -> `Module`; keywords such as `metaclass=` left out)."""
+    (`nn.Module` -> `Module`; all of it when dotted; keywords such as `metaclass=`
+    left out)."""
     match = re.search(rf"\bclass\s+{re.escape(name)}\s*\(", code)
     if match is None:
         return frozenset()
@@ -234,9 +259,9 @@ def _written_bases(code: str, name: str) -> frozenset[str]:
         end += 1
     found = set()
     for part in code[match.end() : end - 1].split(","):
-        dotted = re.match(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[|$)", part)
-        if dotted is not None and "=" not in part:
-            found.add(dotted.group(1).rsplit(".", 1)[-1])
+        written = re.match(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[|$)", part)
+        if written is not None and "=" not in part:
+            found.add(written.group(1) if dotted else written.group(1).rsplit(".", 1)[-1])
     return frozenset(found)
 
 
@@ -408,7 +433,7 @@ def wrong_bases(text: str, subject: Subject) -> list[str]:
         if text[match.end("quoted" if quoted else "base"):].startswith(("'s", "’s")):  # "PyTorch's `Module`"
             continue
         base = written.rsplit(".", 1)[-1]
-        if base.lower() in GENERIC or base in subject.bases:
+        if base.lower() in GENERIC or base in subject.bases or base in subject.lineage:
             continue
         if base == subject.name:
             return [f"calls `{subject.name}` its own base class"]

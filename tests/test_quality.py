@@ -189,6 +189,32 @@ def test_calling_a_function_an_object(repo) -> None:
     )
 
 
+def test_a_subclass_of_a_module_is_a_module() -> None:
+    # Read in torch.nn with the default model: every class there derives from
+    # `Module`, through the repository's own base classes, and "is a module" is true.
+    detr = analyze(FIXTURES / "tour_detr" / "repo")
+    backbone = subject(detr, "models.backbone.Backbone")
+    assert backbone.bases == frozenset({"BackboneBase"})
+    assert {"BackboneBase", "Module"} <= backbone.lineage
+    assert check("`Backbone` is a PyTorch module that runs the ResNet body on the images.", backbone) == ()
+    assert check("Backbone derives from `Module` and returns the feature maps.", backbone) == ()
+    assert check("`Backbone` is a function that builds the ResNet body.", backbone) == (
+        "calls the class `Backbone` a function",
+    )
+    # A base from torch.nn is a `Module` too; a tensor it is not.
+    joiner = subject(detr, next(c.id for c in detr.chunks.values() if c.name == "Joiner"))
+    assert joiner.lineage == frozenset({"Sequential", "Module"})
+    assert check("`Joiner` is a module that runs the backbone, then the position encoding.", joiner) == ()
+    assert check("`Joiner` is a tensor of the joined features.", joiner) == ("calls the class `Joiner` a tensor",)
+    # A class with no `Module` anywhere above it is no module.
+    diffusion = analyze(FIXTURES / "tour_diffusion" / "repo")
+    uniform = subject(diffusion, next(c.id for c in diffusion.chunks.values() if c.name == "UniformSampler"))
+    assert uniform.lineage == frozenset({"ScheduleSampler", "ABC"})
+    assert check("`UniformSampler` is a module that draws the diffusion steps uniformly.", uniform) == (
+        "calls the class `UniformSampler` a module",
+    )
+
+
 def test_degeneration(repo) -> None:
     s = subject(repo, "segmenter.modeling")
     assert check("`segmenter.segmenter.segmenter.segmenter` re-exports the model builder.", s)[0].startswith(
