@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from localread.cli import app
-from tests.helpers import EXAMPLE, FIXTURES
+from localread.data import ChunkKind
+from localread.repo.analysis import analyze
+from tests.helpers import EXAMPLE, FIXTURES, write_repo
 
 runner = CliRunner()
 DETR = FIXTURES / "tour_detr" / "repo"
@@ -95,3 +98,30 @@ def test_tour_as_a_subprocess_reads_a_readme_entry_without_running_anything() ->
 def test_a_bad_limit_is_a_usage_error() -> None:
     result = runner.invoke(app, ["tour", str(EXAMPLE), "--no-llm", "--max-lines", "many"])
     assert result.exit_code == 2
+
+
+def test_a_package_with_a_main_guard_and_a_main_module_tours_from_the_main_module(tmp_path: Path) -> None:
+    # rich's layout: `rich/__init__.py` ends with `if __name__ == "__main__":` (chunk
+    # `rich.__main__`) and `rich/__main__.py` is the module `rich.__main__`. The tour
+    # crashed (KeyError) and the package's own main block was lost; and `x.py` beside
+    # a package `x/` claimed the same ids again.
+    write_repo(tmp_path, {
+        "seg/__init__.py": "def hello():\n    return 0\n\n\nif __name__ == \"__main__\":\n    hello()\n",
+        "seg/__main__.py": "from seg.train import fit\n\n\ndef run():\n    fit()\n\n\nif __name__ == \"__main__\":\n    run()\n",
+        "seg/train.py": "def fit():\n    return 1\n",
+        "tools/train.py": "def fit():\n    return 2\n",
+        "utils.py": "def norm(x):\n    return x\n",
+        "utils/__init__.py": "def norm(x):\n    return -x\n",
+    })
+    repo = analyze(tmp_path)
+    assert all(key == chunk.id for key, chunk in repo.chunks.items())
+    assert repo.chunks["seg.__main__"].kind is ChunkKind.MODULE  # imports resolve to the module
+    mains = sorted((c.path, c.id) for c in repo.chunks.values() if c.kind is ChunkKind.MAIN)
+    assert mains == [("seg/__init__.py", "seg.__main__#2"), ("seg/__main__.py", "seg.__main__.__main__")]
+    norms = sorted((c.path, c.id, c.parent) for c in repo.chunks.values() if c.name == "norm")
+    assert norms == [("utils.py", "utils.norm", "utils"), ("utils/__init__.py", "utils.norm#2", "utils#2")]
+    data = tour_json(str(tmp_path), "--entry", "seg/__main__.py")
+    assert [s["id"] for s in data["steps"]] == ["seg.__main__", "seg.__main__.__main__", "seg.__main__.run", "seg.train.fit"]
+    done = subprocess.run([sys.executable, "-m", "localread", "tour", str(tmp_path), "--no-llm"],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -15,10 +15,11 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from localread.data import Chunk
+from localread.data import Chunk, ChunkKind
 from localread.errors import LocalreadError
 from localread.repo import cache
 from localread.repo import graph as graph_mod
@@ -81,8 +82,7 @@ def analyze(
         if read.syntax_errors:
             counts.syntax_errors += read.syntax_errors
             counts.files_with_syntax_errors.append(source_file.path)
-        for chunk in read.chunks:
-            chunks[chunk.id] = chunk if chunk.id not in chunks else _renamed(chunk, chunks)
+        _add_chunks(chunks, read.chunks)
         file_symbols[source_file.path] = read.symbols
     entries = find_entries(result, chunks)
     # The configs a script loads may come from the flags its README command passes.
@@ -238,11 +238,31 @@ def _read_share(root: Path, files: list[SourceFile], share: list[int]) -> list[F
     return [read_file(root, files[i]) for i in share]
 
 
-def _renamed(chunk: Chunk, chunks: dict[str, Chunk]) -> Chunk:
-    """Two files mapping to one module name (e.g. `a/x.py` in two script folders
-    without packages) cannot share ids; the later one is disambiguated by path."""
-    from dataclasses import replace
+def _add_chunks(chunks: dict[str, Chunk], found: list[Chunk]) -> None:
+    """Add one file's chunks, with ids unique across the repository. Two files can
+    claim one id: `a/x.py` in two script folders without packages, `x.py` beside
+    `x/__init__.py`, or a package's `if __name__ == "__main__":` block
+    (`pkg.__main__`) beside its `pkg/__main__.py`. The later one gets `#2` (and its
+    children follow it), except that a module keeps its name, which imports resolve
+    to: the main block it collides with moves instead."""
+    renamed: dict[str, str] = {}
+    for chunk in found:
+        if chunk.parent in renamed or chunk.module in renamed:
+            chunk = replace(chunk, parent=renamed.get(chunk.parent or "", chunk.parent),
+                            module=renamed.get(chunk.module, chunk.module))
+        held = chunks.get(chunk.id)
+        if held is not None and held.kind is ChunkKind.MAIN and chunk.kind is ChunkKind.MODULE:
+            moved = _renamed(held, chunks)
+            chunks[moved.id] = moved
+        elif held is not None:
+            new = _renamed(chunk, chunks)
+            renamed[chunk.id] = new.id
+            chunk = new
+        chunks[chunk.id] = chunk
 
+
+def _renamed(chunk: Chunk, chunks: dict[str, Chunk]) -> Chunk:
+    """chunk under the first id `<id>#2`, `<id>#3`, ... that chunks does not hold."""
     n = 2
     while f"{chunk.id}#{n}" in chunks:
         n += 1
