@@ -161,6 +161,9 @@ def test_two_failures_fall_back_to_the_static_description(repo) -> None:
     assert result.rejected[0].startswith("took “air”, “bed”, “hot”, “vent”") and result.rejected[1] == "empty"
     data = explain_json(repo, result)
     assert data["source"] == "static" and data["narrative"] == data["description"] and len(data["rejected"]) == 2
+    # Told as a sentence: "it is empty", as "it is a guess" is.
+    note = rejected_text(result)
+    assert note.startswith("the model's answer took “air”") and "; asked again with another prompt, it is empty;" in note
 
 
 def test_cli_says_when_the_gate_rejected_the_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -264,12 +264,21 @@ def static_note(explanation) -> str | None:
     return None
 
 
+# Reasons of the gate that name a state ("empty", "off topic: ..."), not an act
+# ("is a guess", "restates the name"): said with "is" in a sentence.
+_STATES = ("empty", "too short", "off topic", "degenerate")
+
+
+def _said(reason: str) -> str:
+    return f"is {reason}" if reason.startswith(_STATES) else reason
+
+
 def rejected_text(explanation) -> str:
     """Why model answers were not shown, one line: "the model's answer ...; asked
     again, ..." and, when none was kept, that the static description stands."""
-    said = "the model's answer " + explanation.rejected[0]
+    said = "the model's answer " + _said(explanation.rejected[0])
     if len(explanation.rejected) > 1:
-        said += "; asked again with another prompt, it " + "; then ".join(explanation.rejected[1:])
+        said += "; asked again with another prompt, it " + "; then ".join(_said(r) for r in explanation.rejected[1:])
     if explanation.from_model:
         return said + "; the line shown is the second answer"
     return said + "; the static description above is shown instead (exact, from the code)"
