@@ -272,7 +272,9 @@ def _code(repo: Repo, chunk: Chunk, card: FactsCard) -> list[str]:
         # comma of its own, the exceptions are set apart with semicolons.
         sep = "; " if any(", " in r for r in raises) else ", "
         out.append(f"Raises {_listed(raises, 'more exceptions', sep)}.")
-    written = [f"`self.{a}`" for a in card.attributes_written]
+    # All of them, not the card's first MAX_LISTED: "and 8 more" must be the true count.
+    facts = repo.graph.facts.get(chunk.id)
+    written = [f"`self.{a}`" for a in (facts.writes if facts is not None else card.attributes_written)]
     if written:
         out.append(f"Sets {_listed(written, 'more attributes')}.")
     out.append(_returns(card))

@@ -279,3 +279,17 @@ def test_a_class_says_what_it_is_made_of_and_what_calling_it_runs(tmp_path) -> N
     # Not an nn.Module: calling a `Runner` does not run its `forward`, so nothing says it does.
     assert said(repo, "net.blocks.Runner") == "Its method is `forward`."
     assert said(repo, "net.blocks.Hook") == "Its method is `__call__`. Calling it runs `__call__`: calls `clip`; returns `clip(grad)`."
+
+
+def test_the_count_of_attributes_set_is_the_true_count(tmp_path) -> None:
+    # Read in rich's `Console.__init__`: 27 attributes set, described as "... and 8
+    # more", the count of the facts card's first 12.
+    body = "".join(f"        self.option_{i} = {i}\n" for i in range(27))
+    write_repo(tmp_path, {"m.py": f"class Trainer:\n    def __init__(self):\n{body}"})
+    repo = analyze(tmp_path)
+    chunk = repo.chunks["m.Trainer.__init__"]
+    card = facts_card(repo, chunk.id)
+    assert len(card.attributes_written) == 12  # the card lists the first ones
+    assert describe(repo, chunk, card) == (
+        "Sets `self.option_0`, `self.option_1`, `self.option_2`, `self.option_3` and 23 more attributes."
+    )
